@@ -1,0 +1,133 @@
+"""Distillation loss objects built from params. The trainer knows nothing of the method: it
+passes the batch's unique users and items with their student representations and gets back a
+dict whose ``"loss"`` entry is the scalar distillation loss (other entries are for logging).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError
+from .losses.assignment import ExpertAssignment, annealed_temperature
+from .losses.topology import (full_topology_loss, group_level_topology_loss,
+                              grouped_topology_loss, pairwise_topology_loss)
+from .params import DistillParams, HTDParams
+
+
+class Distiller(nn.Module):
+    """Interface: ``forward(users, items, student_users, student_items, progress)``."""
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor, student_users: torch.Tensor,
+                student_items: torch.Tensor, progress: float) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class NoDistillation(Distiller):
+    def forward(self, users, items, student_users, student_items, progress):
+        return {"loss": student_users.new_zeros(())}
+
+
+class FTD(Distiller):
+    """Full Topology Distillation: the topology of the batch's users and items together."""
+
+    def __init__(self, teacher_users: torch.Tensor, teacher_items: torch.Tensor):
+        super().__init__()
+        self.register_buffer("teacher_users", teacher_users.detach().clone(), persistent=False)
+        self.register_buffer("teacher_items", teacher_items.detach().clone(), persistent=False)
+
+    def forward(self, users, items, student_users, student_items, progress):
+        t = torch.cat([self.teacher_users[users], self.teacher_items[items]])
+        s = torch.cat([student_users, student_items])
+        return {"loss": full_topology_loss(t, s)}
+
+
+class _HTDSide(nn.Module):
+    """HTD for one side (users or items): its own K groups, selection network and experts."""
+
+    def __init__(self, teacher: torch.Tensor, student_dim: int, num_groups: int, p: HTDParams,
+                 fixed_groups: torch.Tensor | None, centroids: torch.Tensor | None,
+                 normalized_clusters: bool):
+        super().__init__()
+        self.p, self.num_groups = p, num_groups
+        self.register_buffer("teacher", teacher.detach().clone(), persistent=False)
+        # the selection network reads the teacher in the clustering space when initialised from it
+        sel = F.normalize(teacher, dim=1) if (p.init_from_clusters and normalized_clusters) else teacher
+        self.register_buffer("selection_input", sel.detach().clone(), persistent=False)
+        self.assign = ExpertAssignment(teacher.shape[1], student_dim, num_groups, p.expert_hidden)
+        if fixed_groups is not None:
+            self.register_buffer("fixed_groups", fixed_groups.long().clone(), persistent=False)
+        else:
+            self.fixed_groups = None
+        if p.init_from_clusters:
+            self.assign.init_from_centroids(centroids, p.init_scale)
+
+    def forward(self, ids: torch.Tensor, student: torch.Tensor, temperature: float,
+                generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+        t = self.teacher[ids]
+        if self.fixed_groups is not None:
+            groups = self.fixed_groups[ids]
+            weights = F.one_hot(groups, self.num_groups).to(t.dtype)
+            ga = self.assign.loss(t, student, weights)
+        else:
+            sel_in = self.selection_input[ids]
+            with torch.no_grad():
+                groups = self.assign.groups(sel_in)
+            ga = self.assign(t, student, sel_in, temperature, generator)
+        group_level = group_level_topology_loss(t, student, groups, self.num_groups,
+                                                self.p.group_topology, self.p.detach_prototypes)
+        if self.p.pair_selection == "group":
+            entity_level = grouped_topology_loss(t, student, groups, self.num_groups)
+        else:  # official code: same group AND positive teacher similarity
+            with torch.no_grad():
+                tn = F.normalize(t, dim=1)
+                mask = (groups[:, None] == groups[None, :]) & (tn @ tn.T > 0)
+            entity_level = pairwise_topology_loss(t, student, mask.to(t.dtype))
+        return {"group": group_level, "entity": entity_level, "assignment": ga}
+
+
+class HTD(Distiller):
+    """Hierarchical Topology Distillation (Section 3.3): L = α·L_TD + (1−α)·L_GA, with
+    L_TD = group-level + entity-level topology, for users and items (disjoint groups)."""
+
+    def __init__(self, teacher_users: torch.Tensor, teacher_items: torch.Tensor, student_dim: int,
+                 p: HTDParams, clusters: dict[str, torch.Tensor], normalized_clusters: bool,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.p = p
+        self.generator = generator
+        k = int(clusters["user_centroids"].shape[0])
+        fixed = p.assignment == "kmeans"
+        self.users = _HTDSide(teacher_users, student_dim, k, p,
+                              clusters["user_groups"] if fixed else None,
+                              clusters["user_centroids"], normalized_clusters)
+        self.items = _HTDSide(teacher_items, student_dim, int(clusters["item_centroids"].shape[0]), p,
+                              clusters["item_groups"] if fixed else None,
+                              clusters["item_centroids"], normalized_clusters)
+
+    def forward(self, users, items, student_users, student_items, progress):
+        temperature = annealed_temperature(progress, self.p.temperature_start, self.p.temperature_end)
+        u = self.users(users, student_users, temperature, self.generator)
+        i = self.items(items, student_items, temperature, self.generator)
+        td = u["group"] + u["entity"] + i["group"] + i["entity"]
+        ga = u["assignment"] + i["assignment"]
+        return {"loss": self.p.alpha * td + (1.0 - self.p.alpha) * ga,
+                "topology": td.detach(), "assignment": ga.detach(),
+                "temperature": torch.tensor(temperature)}
+
+
+def build_distiller(params: DistillParams, teacher_users: torch.Tensor, teacher_items: torch.Tensor,
+                    clusters: dict[str, torch.Tensor] | None = None, normalized_clusters: bool = True,
+                    generator: torch.Generator | None = None) -> Distiller:
+    """The distillation loss object for ``params.method`` (none | ftd | htd)."""
+    if params.method == "none":
+        return NoDistillation()
+    if params.method == "ftd":
+        return FTD(teacher_users, teacher_items)
+    if params.method == "htd":
+        if clusters is None:
+            raise ConfigError("distill.method=htd needs the cluster stage's output")
+        return HTD(teacher_users, teacher_items, params.student_dim, params.htd, clusters,
+                   normalized_clusters, generator)
+    raise ConfigError(f"distill.method: unknown value {params.method!r} (valid: none, ftd, htd)")

@@ -1,0 +1,23 @@
+"""Loss functions, each a function of tensors returning a scalar (one module per family)."""
+
+from .bpr import bpr_loss
+from .topology import (
+    full_topology_loss,
+    grouped_topology_loss,
+    group_level_topology_loss,
+    pairwise_topology_loss,
+    prototypes,
+)
+from .assignment import ExpertAssignment, gumbel_softmax_weights, annealed_temperature
+
+__all__ = [
+    "bpr_loss",
+    "full_topology_loss",
+    "grouped_topology_loss",
+    "group_level_topology_loss",
+    "pairwise_topology_loss",
+    "prototypes",
+    "ExpertAssignment",
+    "gumbel_softmax_weights",
+    "annealed_temperature",
+]

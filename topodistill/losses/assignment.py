@@ -1,0 +1,81 @@
+"""Adaptive group assignment with experts and Gumbel-softmax (Section 3.3 of the paper; the same
+mechanism as Distillation Experts, Kang et al., CIKM 2020).
+
+A selection network (linear teacher_dim → K, softmax) gives each entity a distribution over K
+groups; a Gumbel-softmax sample z with annealed temperature mixes K expert MLPs f_k that map
+the student representation into the teacher space; the assignment loss is
+Σ_entities ‖t − Σ_k z_k f_k(s)‖². The K experts are stacked and applied with one ``einsum``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def annealed_temperature(progress: float, start: float = 1.0, end: float = 1e-10) -> float:
+    """T = start · (end / start)^progress, progress = epoch / epochs (the paper: (1e-10)^(e/E))."""
+    return start * (end / start) ** progress
+
+
+def gumbel_softmax_weights(logits: torch.Tensor, temperature: float,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+    """softmax((log π + g) / T) with g ~ Gumbel(0, 1) drawn from ``generator``."""
+    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+    gumbel = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
+    return F.softmax((F.log_softmax(logits, dim=-1) + gumbel) / temperature, dim=-1)
+
+
+class ExpertAssignment(nn.Module):
+    """Selection network + K experts student_dim → hidden → teacher_dim (ReLU)."""
+
+    def __init__(self, teacher_dim: int, student_dim: int, num_groups: int,
+                 hidden_dim: int | None = None):
+        super().__init__()
+        hidden = hidden_dim or (teacher_dim + student_dim) // 2
+        self.num_groups, self.teacher_dim, self.student_dim = num_groups, teacher_dim, student_dim
+        self.selection = nn.Linear(teacher_dim, num_groups)
+        # stacked expert weights, initialised like nn.Linear (uniform ±1/sqrt(fan_in))
+        self.w1 = nn.Parameter(torch.empty(num_groups, student_dim, hidden))
+        self.b1 = nn.Parameter(torch.empty(num_groups, hidden))
+        self.w2 = nn.Parameter(torch.empty(num_groups, hidden, teacher_dim))
+        self.b2 = nn.Parameter(torch.empty(num_groups, teacher_dim))
+        for w, b, fan_in in ((self.w1, self.b1, student_dim), (self.w2, self.b2, hidden)):
+            bound = 1.0 / math.sqrt(fan_in)
+            nn.init.uniform_(w, -bound, bound)
+            nn.init.uniform_(b, -bound, bound)
+
+    @torch.no_grad()
+    def init_from_centroids(self, centroids: torch.Tensor, scale: float) -> None:
+        """Make argmax of the selection network the nearest centroid: logits_k = scale·(2c_k·x − ‖c_k‖²),
+        so argmax_k logits = argmin_k ‖x − c_k‖² (‖x‖² is the same for every k)."""
+        if centroids.shape != (self.num_groups, self.teacher_dim):
+            raise ValueError(f"centroids of shape {tuple(centroids.shape)}, expected "
+                             f"({self.num_groups}, {self.teacher_dim})")
+        self.selection.weight.copy_(2.0 * scale * centroids)
+        self.selection.bias.copy_(-scale * centroids.square().sum(1))
+
+    def selection_logits(self, teacher: torch.Tensor) -> torch.Tensor:
+        return self.selection(teacher)
+
+    def groups(self, teacher: torch.Tensor) -> torch.Tensor:
+        """Hard assignment: argmax of the selection network."""
+        return self.selection(teacher).argmax(dim=1)
+
+    def experts(self, student: torch.Tensor) -> torch.Tensor:
+        """All K experts applied to every row: (n, K, teacher_dim)."""
+        hidden = torch.relu(torch.einsum("ns,ksh->nkh", student, self.w1) + self.b1)
+        return torch.einsum("nkh,kht->nkt", hidden, self.w2) + self.b2
+
+    def loss(self, teacher: torch.Tensor, student: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Σ_n ‖t_n − Σ_k weights_nk f_k(s_n)‖² for given (n, K) mixing weights."""
+        mixed = torch.einsum("nk,nkt->nt", weights, self.experts(student))
+        return (teacher - mixed).square().sum()
+
+    def forward(self, teacher: torch.Tensor, student: torch.Tensor, selection_input: torch.Tensor,
+                temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        weights = gumbel_softmax_weights(self.selection(selection_input), temperature, generator)
+        return self.loss(teacher, student, weights)

@@ -1,0 +1,107 @@
+"""Topology distillation losses (Kang et al., KDD 2021, Section 3).
+
+The *topology* of a set of representations is the matrix of their pairwise cosine similarities.
+All losses are sums of squared differences between the teacher's and the student's topology.
+Inputs are raw representations; they are L2-normalised here. Teacher tensors carry no gradient.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _normalize(x: torch.Tensor) -> torch.Tensor:
+    return F.normalize(x, p=2, dim=-1, eps=1e-12)
+
+
+def pairwise_topology_loss(teacher: torch.Tensor, student: torch.Tensor,
+                           mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Σ_ij mask_ij (cos_t(i, j) − cos_s(i, j))², the direct n × n form (Eq. 3 of the paper).
+
+    Reference implementation, and the only form that supports arbitrary pair masks.
+    """
+    t, s = _normalize(teacher), _normalize(student)
+    diff = (t @ t.T - s @ s.T) ** 2
+    if mask is not None:
+        diff = diff * mask
+    return diff.sum()
+
+
+def full_topology_loss(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
+    """FTD (Eq. 3): Σ_ij (cos_t(i, j) − cos_s(i, j))² over all pairs of the given entities.
+
+    Computed without any n × n matrix: with row-normalised T and S,
+    Σ_ij (T_i·T_j − S_i·S_j)² = ‖TᵀT‖²_F − 2‖TᵀS‖²_F + ‖SᵀS‖²_F, which costs O(n·d²).
+    The teacher-only term is a constant (no gradient); it is kept so that the value is exact.
+    """
+    t, s = _normalize(teacher), _normalize(student)
+    with torch.no_grad():
+        tt = (t.T @ t).square().sum()
+    return tt - 2.0 * (t.T @ s).square().sum() + (s.T @ s).square().sum()
+
+
+def _pad_by_group(x: torch.Tensor, groups: torch.Tensor, num_groups: int) -> torch.Tensor:
+    """Scatter rows of ``x`` into a zero-padded (num_groups, max group size, d) tensor."""
+    order = torch.argsort(groups, stable=True)
+    g_sorted = groups[order]
+    counts = torch.bincount(groups, minlength=num_groups)
+    starts = torch.cumsum(counts, 0) - counts
+    pos = torch.arange(len(groups), device=x.device) - starts[g_sorted]
+    width = int(counts.max().item()) if len(groups) else 0
+    padded = x.new_zeros(num_groups, width, x.shape[1])
+    return padded.index_put((g_sorted, pos), x[order])
+
+
+def grouped_topology_loss(teacher: torch.Tensor, student: torch.Tensor, groups: torch.Tensor,
+                          num_groups: int) -> torch.Tensor:
+    """HTD entity-level topology (Eq. 6): Σ_k Σ_{i,j ∈ group k} (cos_t(i, j) − cos_s(i, j))².
+
+    The Frobenius identity of :func:`full_topology_loss` applied group by group, batched over
+    groups with a zero-padded (K, m, d) tensor (zero rows contribute nothing).
+    """
+    t, s = _normalize(teacher), _normalize(student)
+    tp = _pad_by_group(t, groups, num_groups)
+    sp = _pad_by_group(s, groups, num_groups)
+    with torch.no_grad():
+        tt = torch.bmm(tp.transpose(1, 2), tp).square().sum()
+    ts = torch.bmm(tp.transpose(1, 2), sp).square().sum()
+    ss = torch.bmm(sp.transpose(1, 2), sp).square().sum()
+    return tt - 2.0 * ts + ss
+
+
+def prototypes(x: torch.Tensor, groups: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean representation of each group's members (Section 3.3). Returns (prototypes of the
+    non-empty groups, ids of those groups)."""
+    counts = torch.bincount(groups, minlength=num_groups)
+    sums = x.new_zeros(num_groups, x.shape[1]).index_add(0, groups, x)
+    present = torch.nonzero(counts > 0, as_tuple=True)[0]
+    return sums[present] / counts[present].unsqueeze(1).to(x.dtype), present
+
+
+def group_level_topology_loss(teacher: torch.Tensor, student: torch.Tensor, groups: torch.Tensor,
+                              num_groups: int, mode: str = "pe",
+                              detach_prototypes: bool = False) -> torch.Tensor:
+    """HTD group-level topology (Eq. 5).
+
+    ``mode="pe"`` — Group(P, e): cosine between every (non-empty) group prototype and every entity;
+    ``mode="pp"`` — Group(P, P): cosine between prototypes. Prototypes are the mean of the batch's
+    members of each group, in each space. ``detach_prototypes=True`` computes the student's
+    prototypes without gradient, as the official code does (then Group(P, P) gives no gradient).
+    """
+    tproto, _ = prototypes(teacher, groups, num_groups)
+    if detach_prototypes:
+        with torch.no_grad():
+            sproto, _ = prototypes(student, groups, num_groups)
+    else:
+        sproto, _ = prototypes(student, groups, num_groups)
+    tproto, sproto = _normalize(tproto), _normalize(sproto)
+    if mode == "pe":
+        t_other, s_other = _normalize(teacher), _normalize(student)
+    elif mode == "pp":
+        t_other, s_other = tproto, sproto
+    else:
+        raise ValueError(f"group topology mode {mode!r} (valid: pe, pp)")
+    with torch.no_grad():
+        t_sim = tproto @ t_other.T
+    return (t_sim - sproto @ s_other.T).square().sum()

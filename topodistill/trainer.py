@@ -1,0 +1,150 @@
+"""The one training loop, shared by the teacher and every distillation method.
+
+Per epoch: one uniformly drawn negative per train positive (re-drawn every epoch), shuffled,
+mini-batches; loss = BPR (summed) + distill_weight · distiller(...). The trainer knows nothing of
+the method: it asks the distiller for a scalar.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import NegativeSampler
+from .distillers import Distiller, NoDistillation
+from .errors import TrainingError
+from .losses.bpr import bpr_loss
+from .metrics import RankingEvaluator
+from .params import TrainParams
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from .errors import ConfigError
+        raise ConfigError("device: 'cuda' requested but CUDA is not available (use auto or cpu)")
+    return torch.device(name)
+
+
+def make_optimizer(params, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
+    """Adam with L2 weight decay on every parameter, as the official code. ``fused=True`` does the
+    same update in one kernel (≈3× faster on CPU for whole embedding tables)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int | None = None
+    seconds: float = 0.0
+
+    def summary(self, device: str) -> dict:
+        """Training summary for metrics/*.json: the selected epoch's loss and valid metrics."""
+        chosen = next((h for h in self.history if h["epoch"] == self.best_epoch), self.history[-1])
+        out = {"epochs": len(self.history), "selected_epoch": chosen["epoch"],
+               "train_seconds": round(self.seconds, 2), "loss": chosen["loss"]}
+        out.update({k: v for k, v in chosen.items() if k.startswith("valid_")})
+        out["device"] = device
+        return out
+
+
+def train(model: nn.Module, train_pairs: np.ndarray, num_items: int, params: TrainParams,
+          seed: int, device: torch.device, distiller: Distiller | None = None,
+          distill_weight: float = 0.0, evaluator: RankingEvaluator | None = None,
+          on_epoch: Callable[[dict], None] | None = None, desc: str = "train",
+          select_metric: str = "recall@50") -> TrainResult:
+    """Train ``model`` (and the distiller's own parameters) in place; returns per-epoch history."""
+    distiller = distiller if distiller is not None else NoDistillation()
+    model.to(device)
+    distiller.to(device)
+    rng = np.random.default_rng(seed)
+    sampler = NegativeSampler(train_pairs, num_items)
+    users_np = train_pairs[:, 0].astype(np.int64)
+    pos_np = train_pairs[:, 1].astype(np.int64)
+    optimizer = make_optimizer(list(model.parameters()) + list(distiller.parameters()),
+                               params.lr, params.weight_decay, device)
+    n = len(train_pairs)
+    num_batches = math.ceil(n / params.batch_size)
+    result = TrainResult()
+    best_value, best_state = -math.inf, None
+    start_time = time.perf_counter()
+    bar = tqdm(range(params.epochs), desc=desc, unit="epoch")
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        distiller.train()
+        neg_np = sampler.sample(users_np, rng)
+        perm = rng.permutation(n)
+        batch_users = torch.from_numpy(users_np[perm]).to(device)
+        batch_pos = torch.from_numpy(pos_np[perm]).to(device)
+        batch_neg = torch.from_numpy(neg_np[perm]).to(device)
+        progress = epoch / params.epochs
+        totals = {"loss": 0.0, "base_loss": 0.0, "distill_loss": 0.0}
+        extra: dict[str, float] = {}
+        for b in range(num_batches):
+            sl = slice(b * params.batch_size, (b + 1) * params.batch_size)
+            u, i, j = batch_users[sl], batch_pos[sl], batch_neg[sl]
+            user_table, item_table = model.representations()
+            ue = user_table[u]
+            pos = (ue * item_table[i]).sum(1)
+            neg = (ue * item_table[j]).sum(1)
+            base = bpr_loss(pos, neg)
+            loss = base
+            if not isinstance(distiller, NoDistillation):
+                uniq_u = torch.unique(u)
+                uniq_i = torch.unique(torch.cat([i, j]))
+                out = distiller(uniq_u, uniq_i, user_table[uniq_u], item_table[uniq_i], progress)
+                loss = base + distill_weight * out["loss"]
+                totals["distill_loss"] += float(out["loss"].detach())
+                for key, val in out.items():
+                    if key == "temperature":
+                        extra[key] = float(val)
+                    elif key != "loss":
+                        extra[key] = extra.get(key, 0.0) + float(val)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"{desc}: loss became {float(loss.detach())} at epoch {epoch + 1}, batch "
+                                    f"{b + 1} (try a smaller learning rate or distill_weight)")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            totals["loss"] += float(loss.detach())
+            totals["base_loss"] += float(base.detach())
+        record = {"epoch": epoch + 1, **totals,
+                  **extra,
+                  "epoch_seconds": time.perf_counter() - t0}
+        is_eval = evaluator is not None and ((epoch + 1) % params.eval_every == 0
+                                             or epoch + 1 == params.epochs)
+        if is_eval:
+            model.eval()
+            with torch.no_grad():
+                ut, it = model.representations()
+                scores = evaluator.evaluate(ut, it)
+            record.update({f"valid_{k}": v for k, v in scores.items()})
+            value = scores.get(select_metric, -math.inf)
+            if params.select == "best" and value > best_value:
+                best_value, result.best_epoch = value, epoch + 1
+                best_state = copy.deepcopy(model.state_dict())
+        result.history.append(record)
+        bar.set_postfix(loss=f"{totals['loss']:.1f}",
+                        **({"R@50": f"{record.get('valid_recall@50', float('nan')):.4f}"} if is_eval else {}))
+        if on_epoch is not None:
+            on_epoch(record)
+    if params.select == "best" and best_state is not None:
+        model.load_state_dict(best_state)
+    elif params.select == "last":
+        result.best_epoch = params.epochs
+    result.seconds = time.perf_counter() - start_time
+    return result
