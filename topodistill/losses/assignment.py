@@ -66,12 +66,55 @@ class ExpertAssignment(nn.Module):
         return self.selection(teacher).argmax(dim=1)
 
     def experts(self, student: torch.Tensor) -> torch.Tensor:
-        """All K experts applied to every row: (n, K, teacher_dim)."""
+        """All K experts applied to every row: (n, K, teacher_dim). Reference form."""
         hidden = torch.relu(torch.einsum("ns,ksh->nkh", student, self.w1) + self.b1)
         return torch.einsum("nkh,kht->nkt", hidden, self.w2) + self.b2
 
+    def mix_dense(self, student: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Σ_k w_nk f_k(s_n) for every row, as two GEMMs without the (n, K, teacher_dim) tensor:
+        Σ_k w_nk (h_nk W2_k + b2_k) = [w ⊙ h]_(n, K·hidden) @ W2_(K·hidden, t) + w @ b2."""
+        k, s, h = self.w1.shape
+        hidden = torch.relu(student @ self.w1.permute(1, 0, 2).reshape(s, k * h)
+                            + self.b1.reshape(1, k * h)).reshape(-1, k, h)
+        weighted = (hidden * weights.unsqueeze(2)).reshape(-1, k * h)
+        return weighted @ self.w2.reshape(k * h, -1) + weights @ self.b2
+
+    def mix_selected(self, student: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+        """f_{k_n}(s_n): only the selected expert of each row (one small matmul pair per expert
+        present)."""
+        order = torch.argsort(selected, stable=True)
+        counts = torch.bincount(selected, minlength=self.num_groups).tolist()
+        pieces = []
+        for k, rows in enumerate(torch.split(student[order], counts)):
+            if len(rows):
+                hidden = torch.relu(rows @ self.w1[k] + self.b1[k])
+                pieces.append(hidden @ self.w2[k] + self.b2[k])
+        return torch.cat(pieces).index_select(0, torch.argsort(order))
+
+    def mix(self, student: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Σ_k w_nk f_k(s_n). Rows whose weights are exactly one-hot (the annealed Gumbel-softmax
+        after a few epochs) use only their selected expert: the value is the same and so is every
+        gradient (the softmax Jacobian at an exact one-hot vector is zero, and experts with weight
+        0 receive none). Other rows use the dense form."""
+        hot = (weights > 0).sum(1) == 1
+        if not bool(hot.any()):
+            return self.mix_dense(student, weights)
+        hot_rows = torch.nonzero(hot, as_tuple=True)[0]
+        out = self.mix_selected(student[hot_rows], weights[hot_rows].argmax(1))
+        if bool(hot.all()):
+            return out
+        soft_rows = torch.nonzero(~hot, as_tuple=True)[0]
+        full = student.new_zeros(student.shape[0], self.teacher_dim)
+        full = full.index_put((hot_rows,), out)
+        return full.index_put((soft_rows,), self.mix_dense(student[soft_rows], weights[soft_rows]))
+
     def loss(self, teacher: torch.Tensor, student: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Σ_n ‖t_n − Σ_k weights_nk f_k(s_n)‖² for given (n, K) mixing weights."""
+        return (teacher - self.mix(student, weights)).square().sum()
+
+    def loss_reference(self, teacher: torch.Tensor, student: torch.Tensor,
+                       weights: torch.Tensor) -> torch.Tensor:
+        """The same loss through the full (n, K, teacher_dim) expert outputs (for tests)."""
         mixed = torch.einsum("nk,nkt->nt", weights, self.experts(student))
         return (teacher - mixed).square().sum()
 

@@ -1,0 +1,153 @@
+"""Distillation losses on tiny hand-made tensors, against values worked out by hand."""
+
+import math
+
+import pytest
+import torch
+
+from topodistill.losses import (ExpertAssignment, annealed_temperature, bpr_loss,
+                                full_topology_loss, group_level_topology_loss,
+                                grouped_topology_loss, gumbel_softmax_weights,
+                                pairwise_topology_loss, prototypes)
+
+# teacher: e0=(1,0), e1=(0,1), e2=(1,1)  -> cos(0,1)=0, cos(0,2)=cos(1,2)=1/sqrt2
+# student: e0=(1,0), e1=(1,0), e2=(0,1)  -> cos(0,1)=1, cos(0,2)=cos(1,2)=0
+T = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+S = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+GROUPS = torch.tensor([0, 0, 1])
+
+
+def test_bpr_loss_is_summed_negative_log_sigmoid():
+    pos, neg = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 0.0])
+    expected = -(math.log(1 / (1 + math.exp(-1.0))) + math.log(0.5))
+    assert bpr_loss(pos, neg).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_ftd_by_hand():
+    # ordered pairs: (0,1) twice: (0-1)^2 ; (0,2),(1,2) twice each: (1/sqrt2 - 0)^2 = 0.5
+    assert full_topology_loss(T, S).item() == pytest.approx(2 * (1 + 0.5 + 0.5), abs=1e-6)
+    assert pairwise_topology_loss(T, S).item() == pytest.approx(4.0, abs=1e-6)
+
+
+def test_ftd_zero_when_student_copies_topology():
+    rot = torch.tensor([[0.0, -1.0], [1.0, 0.0]])
+    assert full_topology_loss(T, 3.0 * T @ rot).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_entity_level_uses_group_mask():
+    # only (0,1) is a same-group pair: 2 * (0 - 1)^2 = 2
+    assert grouped_topology_loss(T, S, GROUPS, 2).item() == pytest.approx(2.0, abs=1e-6)
+    mask = (GROUPS[:, None] == GROUPS[None, :]).float()
+    assert pairwise_topology_loss(T, S, mask).item() == pytest.approx(2.0, abs=1e-6)
+    # the official code's selection also needs cos_t > 0: cos_t(0,1) = 0 drops the pair
+    tn = torch.nn.functional.normalize(T, dim=1)
+    official = mask * (tn @ tn.T > 0).float()
+    assert pairwise_topology_loss(T, S, official).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_group_level_by_hand():
+    # teacher prototypes both point along (1,1); student prototypes (1,0) and (0,1)
+    pe = 2 * (1 - 1 / math.sqrt(2)) ** 2 + 1 + 2 * 0.5 + 0
+    assert group_level_topology_loss(T, S, GROUPS, 2, "pe").item() == pytest.approx(pe, abs=1e-5)
+    assert group_level_topology_loss(T, S, GROUPS, 2, "pp").item() == pytest.approx(2.0, abs=1e-5)
+
+
+def test_prototypes_skip_empty_groups():
+    proto, present = prototypes(S, torch.tensor([0, 0, 2]), 3)
+    assert present.tolist() == [0, 2]
+    assert torch.allclose(proto, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+
+
+@pytest.mark.parametrize("mode", ["pe", "pp"])
+def test_gradient_reaches_prototypes_unless_detached(mode):
+    s = S.clone().requires_grad_(True)
+    group_level_topology_loss(T, s, GROUPS, 2, mode, detach_prototypes=False).backward()
+    assert s.grad is not None and s.grad.abs().sum() > 0
+    s2 = S.clone().requires_grad_(True)
+    loss = group_level_topology_loss(T, s2, GROUPS, 2, mode, detach_prototypes=True)
+    if mode == "pp":  # official code: Group(P,P) then gives no gradient at all
+        assert not loss.requires_grad
+    else:  # only the entity side of Group(P,e) carries gradient
+        loss.backward()
+        with_proto = S.clone().requires_grad_(True)
+        group_level_topology_loss(T, with_proto, GROUPS, 2, mode).backward()
+        assert not torch.allclose(s2.grad, with_proto.grad)
+
+
+def test_frobenius_forms_match_pairwise_value_and_gradient():
+    gen = torch.Generator().manual_seed(0)
+    t = torch.randn(300, 64, generator=gen, dtype=torch.float64)
+    groups = torch.randint(0, 7, (300,), generator=gen)
+    mask = (groups[:, None] == groups[None, :]).double()
+    for fast, slow in [
+        (lambda s: full_topology_loss(t, s), lambda s: pairwise_topology_loss(t, s)),
+        (lambda s: grouped_topology_loss(t, s, groups, 7), lambda s: pairwise_topology_loss(t, s, mask)),
+    ]:
+        s1 = torch.randn(300, 8, generator=gen, dtype=torch.float64).requires_grad_(True)
+        s2 = s1.detach().clone().requires_grad_(True)
+        a, b = fast(s1), slow(s2)
+        a.backward()
+        b.backward()
+        assert a.item() == pytest.approx(b.item(), rel=1e-9)
+        assert torch.allclose(s1.grad, s2.grad, rtol=1e-8, atol=1e-10)
+
+
+def test_annealed_temperature():
+    assert annealed_temperature(0.0) == 1.0
+    assert annealed_temperature(0.5) == pytest.approx(1e-5)
+    assert annealed_temperature(1.0) == pytest.approx(1e-10)
+
+
+def test_gumbel_softmax_is_a_distribution_and_hard_when_cold():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(50, 6, generator=gen)
+    w = gumbel_softmax_weights(logits, 1.0, gen)
+    assert torch.allclose(w.sum(1), torch.ones(50)) and (w >= 0).all()
+    cold = gumbel_softmax_weights(logits, 1e-10, gen)
+    assert torch.equal(cold.max(1).values, torch.ones(50))
+
+
+def test_assignment_loss_by_hand_and_centroid_init():
+    ea = ExpertAssignment(teacher_dim=2, student_dim=2, num_groups=2, hidden_dim=2)
+    with torch.no_grad():
+        ea.w1.copy_(torch.eye(2).repeat(2, 1, 1))
+        ea.b1.zero_()
+        ea.w2.copy_(torch.stack([torch.eye(2), 2 * torch.eye(2)]))
+        ea.b2.zero_()
+    s = torch.tensor([[1.0, 2.0]])
+    t = torch.tensor([[2.0, 2.0]])
+    # expert 0: (1,2) -> error (1,0)^2 = 1 ; expert 1: (2,4) -> error (0,-2)^2 = 4
+    assert ea.loss(t, s, torch.tensor([[1.0, 0.0]])).item() == pytest.approx(1.0)
+    assert ea.loss(t, s, torch.tensor([[0.0, 1.0]])).item() == pytest.approx(4.0)
+    assert ea.loss(t, s, torch.tensor([[0.5, 0.5]])).item() == pytest.approx(0.5 ** 2 + 1.0 ** 2)  # mix (1.5, 3)
+    centroids = torch.nn.functional.normalize(torch.randn(2, 2), dim=1)
+    ea.init_from_centroids(centroids, scale=10.0)
+    x = torch.nn.functional.normalize(torch.randn(100, 2), dim=1)
+    nearest = torch.cdist(x, centroids).argmin(1)
+    assert torch.equal(ea.groups(x), nearest)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 1e-3, 1e-10])
+def test_assignment_fast_paths_match_dense_reference(temperature):
+    """Dense GEMM form and the one-hot shortcut give the reference value and every gradient."""
+    torch.manual_seed(0)
+    ea = ExpertAssignment(teacher_dim=12, student_dim=4, num_groups=5).double()
+    t = torch.randn(40, 12, dtype=torch.float64)
+    s = torch.randn(40, 4, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(1)
+    u = torch.rand(40, 5, generator=gen, dtype=torch.float64)
+    gumbel = -torch.log(-torch.log(u))
+    grads = []
+    for fn in (ea.loss, ea.loss_reference):
+        ea.zero_grad()
+        s_ = s.clone().requires_grad_(True)
+        logits = ea.selection(t)
+        w = torch.softmax((torch.log_softmax(logits, 1) + gumbel) / temperature, 1)
+        value = fn(t, s_, w)
+        value.backward()
+        grads.append((value.item(), s_.grad.clone(), [p.grad.clone() for p in ea.parameters()]))
+    (v1, gs1, gp1), (v2, gs2, gp2) = grads
+    assert v1 == pytest.approx(v2, rel=1e-10)
+    assert torch.allclose(gs1, gs2, rtol=1e-9, atol=1e-12)
+    for a, b in zip(gp1, gp2):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
