@@ -110,7 +110,10 @@ class ExpertAssignment(nn.Module):
 
     def loss(self, teacher: torch.Tensor, student: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Σ_n ‖t_n − Σ_k weights_nk f_k(s_n)‖² for given (n, K) mixing weights."""
-        return (teacher - self.mix(student, weights)).square().sum()
+        # the zero term keeps the weights (hence the selection network) in the graph when every
+        # row is one-hot, so the optimiser sees a zero gradient rather than none, as with the
+        # dense form (Adam's weight decay and moments still update those parameters)
+        return (teacher - self.mix(student, weights)).square().sum() + 0.0 * weights.sum()
 
     def loss_reference(self, teacher: torch.Tensor, student: torch.Tensor,
                        weights: torch.Tensor) -> torch.Tensor:
