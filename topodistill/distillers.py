@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
-from .losses.assignment import ExpertAssignment, annealed_temperature
+from .losses.assignment import ExpertAssignment, annealed_temperature, gumbel_softmax_weights
 from .losses.topology import (full_topology_loss, group_level_topology_loss,
                               grouped_topology_loss, pairwise_topology_loss)
 from .params import DistillParams, HTDParams
@@ -74,7 +74,9 @@ class _HTDSide(nn.Module):
             sel_in = self.selection_input[ids]
             with torch.no_grad():
                 groups = self.assign.groups(sel_in)
-            ga = self.assign(t, student, sel_in, temperature, generator)
+            weights = gumbel_softmax_weights(self.assign.selection(sel_in), temperature, generator)
+            ga = self.assign.loss(t, student, weights)
+        one_hot = ((weights > 0).sum(1) == 1).to(t.dtype).mean()
         group_level = group_level_topology_loss(t, student, groups, self.num_groups,
                                                 self.p.group_topology, self.p.detach_prototypes)
         if self.p.pair_selection == "group":
@@ -84,7 +86,7 @@ class _HTDSide(nn.Module):
                 tn = F.normalize(t, dim=1)
                 mask = (groups[:, None] == groups[None, :]) & (tn @ tn.T > 0)
             entity_level = pairwise_topology_loss(t, student, mask.to(t.dtype))
-        return {"group": group_level, "entity": entity_level, "assignment": ga}
+        return {"group": group_level, "entity": entity_level, "assignment": ga, "one_hot": one_hot}
 
 
 class HTD(Distiller):
@@ -114,6 +116,8 @@ class HTD(Distiller):
         ga = u["assignment"] + i["assignment"]
         return {"loss": self.p.alpha * td + (1.0 - self.p.alpha) * ga,
                 "topology": td.detach(), "assignment": ga.detach(),
+                "one_hot_fraction": (u["one_hot"] * len(users) + i["one_hot"] * len(items))
+                / (len(users) + len(items)),
                 "temperature": torch.tensor(temperature)}
 
 

@@ -110,7 +110,7 @@ def train(model: nn.Module, train_pairs: np.ndarray, num_items: int, params: Tra
                 loss = base + distill_weight * out["loss"]
                 totals["distill_loss"] += float(out["loss"].detach())
                 for key, val in out.items():
-                    if key == "temperature":
+                    if key == "temperature":  # the epoch's value
                         extra[key] = float(val)
                     elif key != "loss":
                         extra[key] = extra.get(key, 0.0) + float(val)
@@ -123,7 +123,7 @@ def train(model: nn.Module, train_pairs: np.ndarray, num_items: int, params: Tra
             totals["loss"] += float(loss.detach())
             totals["base_loss"] += float(base.detach())
         record = {"epoch": epoch + 1, **totals,
-                  **extra,
+                  **{k: v / num_batches if k == "one_hot_fraction" else v for k, v in extra.items()},
                   "epoch_seconds": time.perf_counter() - t0}
         is_eval = evaluator is not None and ((epoch + 1) % params.eval_every == 0
                                              or epoch + 1 == params.epochs)

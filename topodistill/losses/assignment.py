@@ -84,11 +84,14 @@ class ExpertAssignment(nn.Module):
         present)."""
         order = torch.argsort(selected, stable=True)
         counts = torch.bincount(selected, minlength=self.num_groups).tolist()
+        # unbind once: its backward stacks the K gradients in one allocation (indexing w[k] in
+        # the loop would allocate a zero gradient of the whole stacked tensor per expert)
+        w1, b1, w2, b2 = (p.unbind(0) for p in (self.w1, self.b1, self.w2, self.b2))
         pieces = []
         for k, rows in enumerate(torch.split(student[order], counts)):
             if len(rows):
-                hidden = torch.relu(rows @ self.w1[k] + self.b1[k])
-                pieces.append(hidden @ self.w2[k] + self.b2[k])
+                hidden = torch.relu(torch.addmm(b1[k], rows, w1[k]))
+                pieces.append(torch.addmm(b2[k], hidden, w2[k]))
         return torch.cat(pieces).index_select(0, torch.argsort(order))
 
     def mix(self, student: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

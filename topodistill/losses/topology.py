@@ -41,33 +41,28 @@ def full_topology_loss(teacher: torch.Tensor, student: torch.Tensor) -> torch.Te
     return tt - 2.0 * (t.T @ s).square().sum() + (s.T @ s).square().sum()
 
 
-def _pad_by_group(x: torch.Tensor, groups: torch.Tensor, num_groups: int) -> torch.Tensor:
-    """Scatter rows of ``x`` into a zero-padded (num_groups, max group size, d) tensor."""
-    order = torch.argsort(groups, stable=True)
-    g_sorted = groups[order]
-    counts = torch.bincount(groups, minlength=num_groups)
-    starts = torch.cumsum(counts, 0) - counts
-    pos = torch.arange(len(groups), device=x.device) - starts[g_sorted]
-    width = int(counts.max().item()) if len(groups) else 0
-    padded = x.new_zeros(num_groups, width, x.shape[1])
-    return padded.index_put((g_sorted, pos), x[order])
-
-
 def grouped_topology_loss(teacher: torch.Tensor, student: torch.Tensor, groups: torch.Tensor,
                           num_groups: int) -> torch.Tensor:
     """HTD entity-level topology (Eq. 6): Σ_k Σ_{i,j ∈ group k} (cos_t(i, j) − cos_s(i, j))².
 
-    The Frobenius identity of :func:`full_topology_loss` applied group by group, batched over
-    groups with a zero-padded (K, m, d) tensor (zero rows contribute nothing).
+    The Frobenius identity of :func:`full_topology_loss` applied group by group on the rows
+    sorted by group (no n × n matrix, no padding). The teacher-only term, a constant, uses
+    whichever Gram matrix (m_k × m_k or d × d) is smaller.
     """
     t, s = _normalize(teacher), _normalize(student)
-    tp = _pad_by_group(t, groups, num_groups)
-    sp = _pad_by_group(s, groups, num_groups)
+    order = torch.argsort(groups, stable=True)
+    counts = torch.bincount(groups, minlength=num_groups).tolist()
+    t_parts = torch.split(t[order], counts)
+    s_parts = torch.split(s[order], counts)
     with torch.no_grad():
-        tt = torch.bmm(tp.transpose(1, 2), tp).square().sum()
-    ts = torch.bmm(tp.transpose(1, 2), sp).square().sum()
-    ss = torch.bmm(sp.transpose(1, 2), sp).square().sum()
-    return tt - 2.0 * ts + ss
+        tt = t.new_zeros(())
+        for tk in t_parts:
+            if len(tk):
+                gram = tk @ tk.T if len(tk) < tk.shape[1] else tk.T @ tk
+                tt += gram.square().sum()
+    cross = [tk.T @ sk for tk, sk in zip(t_parts, s_parts) if len(tk)]
+    gram_s = [sk.T @ sk for sk in s_parts if len(sk)]
+    return tt - 2.0 * torch.stack(cross).square().sum() + torch.stack(gram_s).square().sum()
 
 
 def prototypes(x: torch.Tensor, groups: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
