@@ -74,10 +74,14 @@ def test_gradient_reaches_prototypes_unless_detached(mode):
         assert not torch.allclose(s2.grad, with_proto.grad)
 
 
-def test_frobenius_forms_match_pairwise_value_and_gradient():
+@pytest.mark.parametrize("skewed", [False, True])
+def test_frobenius_forms_match_pairwise_value_and_gradient(skewed):
+    """Balanced groups take the padded batched path, skewed ones the group-by-group path."""
     gen = torch.Generator().manual_seed(0)
     t = torch.randn(300, 64, generator=gen, dtype=torch.float64)
     groups = torch.randint(0, 7, (300,), generator=gen)
+    if skewed:
+        groups[:250] = 3
     mask = (groups[:, None] == groups[None, :]).double()
     for fast, slow in [
         (lambda s: full_topology_loss(t, s), lambda s: pairwise_topology_loss(t, s)),
@@ -127,8 +131,9 @@ def test_assignment_loss_by_hand_and_centroid_init():
     assert torch.equal(ea.groups(x), nearest)
 
 
+@pytest.mark.parametrize("skewed", [False, True])
 @pytest.mark.parametrize("temperature", [1.0, 1e-3, 1e-10])
-def test_assignment_fast_paths_match_dense_reference(temperature):
+def test_assignment_fast_paths_match_dense_reference(temperature, skewed):
     """Dense GEMM form and the one-hot shortcut give the reference value and every gradient."""
     torch.manual_seed(0)
     ea = ExpertAssignment(teacher_dim=12, student_dim=4, num_groups=5).double()
@@ -142,6 +147,8 @@ def test_assignment_fast_paths_match_dense_reference(temperature):
         ea.zero_grad()
         s_ = s.clone().requires_grad_(True)
         logits = ea.selection(t)
+        if skewed:  # most rows pick expert 2: the one-hot path goes expert by expert
+            logits = logits + 50.0 * (torch.arange(5) == 2) * (torch.arange(40) < 35)[:, None]
         w = torch.softmax((torch.log_softmax(logits, 1) + gumbel) / temperature, 1)
         value = fn(t, s_, w)
         value.backward()

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .topology import pad_groups, sort_by_group
+
 
 def annealed_temperature(progress: float, start: float = 1.0, end: float = 1e-10) -> float:
     """T = start · (end / start)^progress, progress = epoch / epochs (the paper: (1e-10)^(e/E))."""
@@ -82,10 +84,16 @@ class ExpertAssignment(nn.Module):
     def mix_selected(self, student: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
         """f_{k_n}(s_n): only the selected expert of each row (one small matmul pair per expert
         present)."""
-        order = torch.argsort(selected, stable=True)
-        counts = torch.bincount(selected, minlength=self.num_groups).tolist()
-        # unbind once: its backward stacks the K gradients in one allocation (indexing w[k] in
-        # the loop would allocate a zero gradient of the whole stacked tensor per expert)
+        order, counts, pos = sort_by_group(selected, self.num_groups)
+        if pos is not None:  # balanced: one padded bmm pair over all experts
+            sel_sorted = selected[order]
+            width = max(counts)
+            x = pad_groups(student[order], sel_sorted, pos, self.num_groups, width)
+            hidden = torch.relu(torch.baddbmm(self.b1.unsqueeze(1), x, self.w1))
+            out = torch.baddbmm(self.b2.unsqueeze(1), hidden, self.w2)
+            return out[sel_sorted, pos].index_select(0, torch.argsort(order))
+        # unbalanced: expert by expert. unbind once: its backward stacks the K gradients in one
+        # allocation (indexing w[k] in the loop would allocate a whole-tensor gradient per expert)
         w1, b1, w2, b2 = (p.unbind(0) for p in (self.w1, self.b1, self.w2, self.b2))
         pieces = []
         for k, rows in enumerate(torch.split(student[order], counts)):

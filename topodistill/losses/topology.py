@@ -41,17 +41,50 @@ def full_topology_loss(teacher: torch.Tensor, student: torch.Tensor) -> torch.Te
     return tt - 2.0 * (t.T @ s).square().sum() + (s.T @ s).square().sum()
 
 
+def sort_by_group(groups: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, list[int], torch.Tensor | None]:
+    """Row order that sorts entities by group, the group sizes, and — when the groups are balanced
+    enough that padding costs at most twice the rows (K · max size ≤ 2n) — each sorted row's
+    position inside its group (for a zero-padded (K, max size, ·) layout), else None."""
+    order = torch.argsort(groups, stable=True)
+    counts_t = torch.bincount(groups, minlength=num_groups)
+    counts = counts_t.tolist()
+    n = len(groups)
+    if n and num_groups * max(counts) <= 2 * n:
+        starts = torch.cumsum(counts_t, 0) - counts_t
+        pos = torch.arange(n, device=groups.device) - starts[groups[order]]
+        return order, counts, pos
+    return order, counts, None
+
+
+def pad_groups(x_sorted: torch.Tensor, groups_sorted: torch.Tensor, pos: torch.Tensor,
+               num_groups: int, width: int) -> torch.Tensor:
+    """Scatter group-sorted rows into a zero-padded (num_groups, width, d) tensor."""
+    out = x_sorted.new_zeros(num_groups, width, x_sorted.shape[1])
+    return out.index_put((groups_sorted, pos), x_sorted)
+
+
 def grouped_topology_loss(teacher: torch.Tensor, student: torch.Tensor, groups: torch.Tensor,
                           num_groups: int) -> torch.Tensor:
     """HTD entity-level topology (Eq. 6): Σ_k Σ_{i,j ∈ group k} (cos_t(i, j) − cos_s(i, j))².
 
-    The Frobenius identity of :func:`full_topology_loss` applied group by group on the rows
-    sorted by group (no n × n matrix, no padding). The teacher-only term, a constant, uses
-    whichever Gram matrix (m_k × m_k or d × d) is smaller.
+    The Frobenius identity of :func:`full_topology_loss` applied group by group (no n × n matrix):
+    batched over groups with a zero-padded (K, m, d) tensor when the groups are balanced (zero rows
+    contribute nothing), else group by group. The teacher-only term, a constant, uses whichever
+    Gram matrix (m × m or d × d) is smaller.
     """
     t, s = _normalize(teacher), _normalize(student)
-    order = torch.argsort(groups, stable=True)
-    counts = torch.bincount(groups, minlength=num_groups).tolist()
+    order, counts, pos = sort_by_group(groups, num_groups)
+    if pos is not None:
+        g_sorted = groups[order]
+        width = max(counts)
+        tp = pad_groups(t[order], g_sorted, pos, num_groups, width)
+        sp = pad_groups(s[order], g_sorted, pos, num_groups, width)
+        with torch.no_grad():
+            gram = tp @ tp.transpose(1, 2) if width < t.shape[1] else tp.transpose(1, 2) @ tp
+            tt = gram.square().sum()
+        ts = torch.bmm(tp.transpose(1, 2), sp).square().sum()
+        ss = torch.bmm(sp.transpose(1, 2), sp).square().sum()
+        return tt - 2.0 * ts + ss
     t_parts = torch.split(t[order], counts)
     s_parts = torch.split(s[order], counts)
     with torch.no_grad():
