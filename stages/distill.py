@@ -25,7 +25,7 @@ CURVES = Path("plots/student")
 
 def main() -> None:
     params = load_section("distill")
-    seed = load_seed()
+    seed = params.seed if params.seed is not None else load_seed()
     device = resolve_device(load_device_name())
     data = load_prepared("data/prepared")
     teacher = load_model("data/models/teacher.pt", "bpr").to(device)

@@ -21,3 +21,32 @@ def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path):
     c = run_all(make_project(tmp_path / "c", tiny_params(**{"distill.method": "htd", "device": "cpu",
                                                               "seed": 1})))
     assert c["student"] != a["student"]
+
+
+def test_training_is_bitwise_reproducible_with_threads():
+    """Gathers with repeated indices must not use index_put(accumulate) in backward, whose
+    multi-threaded CPU kernel sums in a varying order (seen to change metrics between runs)."""
+    import numpy as np
+    import torch
+
+    from topodistill.models import build_model
+    from topodistill.params import section_from_dict
+    from topodistill.trainer import train
+
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(3000), 20)
+    items = rng.integers(0, 2000, len(users))
+    pairs = np.unique(np.stack([users, items], 1), axis=0)
+    params = section_from_dict("teacher", {"epochs": 2, "batch_size": 4096, "eval_every": 100})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))
+    try:
+        states = []
+        for _ in range(3):
+            torch.manual_seed(0)
+            model = build_model("bpr", 3000, 2000, 64, 0.01)
+            train(model, pairs, 2000, params, 0, torch.device("cpu"))
+            states.append(model.user_embedding.weight.detach().clone())
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(states[0], states[1]) and torch.equal(states[0], states[2])

@@ -230,6 +230,7 @@ class HTDParams:
 class DistillParams(TrainParams):
     method: str = "htd"
     model: str = "bpr"
+    seed: int | None = None
     student_dim: int = 20
     distill_weight: float = 0.001
     htd: HTDParams = field(default_factory=HTDParams)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -65,8 +66,12 @@ def train(model: nn.Module, train_pairs: np.ndarray, num_items: int, params: Tra
           seed: int, device: torch.device, distiller: Distiller | None = None,
           distill_weight: float = 0.0, evaluator: RankingEvaluator | None = None,
           on_epoch: Callable[[dict], None] | None = None, desc: str = "train",
-          select_metric: str = "recall@50") -> TrainResult:
-    """Train ``model`` (and the distiller's own parameters) in place; returns per-epoch history."""
+          select_metric: str = "recall@50", first_epoch: int = 0) -> TrainResult:
+    """Train ``model`` (and the distiller's own parameters) in place; returns per-epoch history.
+
+    ``first_epoch`` > 0 runs only epochs first_epoch … params.epochs − 1 of the schedule (the
+    Gumbel temperature follows epoch / params.epochs); benchmarks use it to time late epochs.
+    """
     distiller = distiller if distiller is not None else NoDistillation()
     model.to(device)
     distiller.to(device)
@@ -81,7 +86,8 @@ def train(model: nn.Module, train_pairs: np.ndarray, num_items: int, params: Tra
     result = TrainResult()
     best_value, best_state = -math.inf, None
     start_time = time.perf_counter()
-    bar = tqdm(range(params.epochs), desc=desc, unit="epoch")
+    bar = tqdm(range(first_epoch, params.epochs), desc=desc, unit="epoch",
+               mininterval=0.1 if sys.stderr.isatty() else 30.0)
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
@@ -98,15 +104,19 @@ def train(model: nn.Module, train_pairs: np.ndarray, num_items: int, params: Tra
             sl = slice(b * params.batch_size, (b + 1) * params.batch_size)
             u, i, j = batch_users[sl], batch_pos[sl], batch_neg[sl]
             user_table, item_table = model.representations()
-            ue = user_table[u]
-            pos = (ue * item_table[i]).sum(1)
-            neg = (ue * item_table[j]).sum(1)
+            # index_select, not table[u]: the backward of advanced indexing with repeated
+            # indices (index_put accumulate) sums in a thread-dependent order on CPU, which
+            # makes runs differ; index_select's backward (index_add) is deterministic
+            ue = user_table.index_select(0, u)
+            pos = (ue * item_table.index_select(0, i)).sum(1)
+            neg = (ue * item_table.index_select(0, j)).sum(1)
             base = bpr_loss(pos, neg)
             loss = base
             if not isinstance(distiller, NoDistillation):
                 uniq_u = torch.unique(u)
                 uniq_i = torch.unique(torch.cat([i, j]))
-                out = distiller(uniq_u, uniq_i, user_table[uniq_u], item_table[uniq_i], progress)
+                out = distiller(uniq_u, uniq_i, user_table.index_select(0, uniq_u),
+                                item_table.index_select(0, uniq_i), progress)
                 loss = base + distill_weight * out["loss"]
                 totals["distill_loss"] += float(out["loss"].detach())
                 for key, val in out.items():

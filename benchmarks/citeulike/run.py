@@ -1,0 +1,133 @@
+"""Run the CiteULike reproduction table through the DVC pipeline (no second implementation).
+
+Every cell is one `dvc exp run --temp` of this repository's pipeline with the CiteULike split
+taken as given (`data.split=predefined`) and the paper's protocol (the defaults of params.yaml):
+
+    python benchmarks/citeulike/run.py                         # the whole table (see --help)
+    python benchmarks/citeulike/run.py --dims 20 --methods htd --seeds 0     # one cell
+    python benchmarks/citeulike/run.py --ablations             # the HTD variants at dim 20
+
+The teacher (seed 0) is trained once and restored from DVC's run cache for every other cell;
+students vary `distill.seed`. Each finished run is appended to benchmarks/citeulike/results.json
+(dim, method, variant, seed, all valid/test metrics, wall time); runs already there are skipped,
+so the command can be interrupted and resumed. `report.py` turns results.json into RESULTS.md and
+recall_vs_size.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results.json"
+DATA = (ROOT.parent / "shared" / "datasets" / "citeulike" / "interactions.tsv").resolve()
+
+BASE = {
+    "fetch.dataset": "none",
+    "data.split": "predefined",
+    "data.rating_threshold": "null",
+    "seed": "0",
+}
+# HTD variants measured at dim 20 (the defaults are the paper's behaviour)
+ABLATIONS = {
+    "official_code": {"distill.htd.detach_prototypes": "true",
+                      "distill.htd.pair_selection": "positive_teacher_similarity"},
+    "detach_prototypes": {"distill.htd.detach_prototypes": "true"},
+    "positive_pairs": {"distill.htd.pair_selection": "positive_teacher_similarity"},
+    "init_from_clusters": {"distill.htd.init_from_clusters": "true"},
+    "kmeans_groups": {"distill.htd.assignment": "kmeans"},
+}
+
+
+def load_results() -> list[dict]:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+
+
+def save_results(rows: list[dict]) -> None:
+    tmp = RESULTS.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(rows, indent=1) + "\n")
+    tmp.replace(RESULTS)
+
+
+def run_cell(dim: int, method: str, seed: int, variant: str, overrides: dict[str, str],
+             data_path: Path) -> dict:
+    name = f"cu-d{dim}-{method}-{variant}-s{seed}".replace("_", "-")
+    sets = {**BASE, "data.path": str(data_path), "distill.student_dim": str(dim),
+            "distill.method": method, "distill.seed": str(seed), **overrides}
+    cmd = ["dvc", "exp", "run", "--temp", "-n", name]
+    for key, value in sets.items():
+        cmd += ["-S", f"{key}={value}"]
+    print(f"[citeulike] {name}: {' '.join(cmd)}", flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    shown = json.loads(subprocess.run(["dvc", "exp", "show", "--json", "-A"], cwd=ROOT,
+                                      capture_output=True, text=True, check=True).stdout)
+    metrics = find_metrics(shown, name)
+    row = {"dim": dim, "method": method, "variant": variant, "seed": seed,
+           "overrides": overrides, "experiment": name, "wall_seconds": round(wall, 1),
+           "distill_seconds": metrics["distill"].get("train_seconds"),
+           "teacher": metrics["evaluate"]["teacher"], "student": metrics["evaluate"]["student"],
+           "popularity_test_recall@50": metrics["evaluate"]["popularity"]["test"]["recall@50"]}
+    print(f"[citeulike] {name}: test Recall@50 {row['student']['test']['recall@50']:.4f} "
+          f"(teacher {row['teacher']['test']['recall@50']:.4f}), {wall:.0f} s", flush=True)
+    return row
+
+
+def find_metrics(shown, name: str) -> dict:
+    """Metrics of experiment ``name`` in `dvc exp show --json` output (DVC 3 layout)."""
+    stack = list(shown)
+    while stack:
+        rev = stack.pop()
+        if rev.get("name") == name and rev.get("data"):
+            m = rev["data"]["metrics"]
+            return {"evaluate": m["metrics/evaluate.json"]["data"],
+                    "distill": m["metrics/distill.json"]["data"]}
+        for exp in rev.get("experiments") or []:
+            stack.extend(exp.get("revs") or [])
+    raise SystemExit(f"experiment {name} not found in `dvc exp show --json -A`")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DATA, help="CiteULike interactions.tsv")
+    ap.add_argument("--dims", type=int, nargs="+", default=[10, 20, 100, 200])
+    ap.add_argument("--methods", nargs="+", default=["none", "ftd", "htd"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="default: 0 1 2 for dims 10 and 20, 0 for larger dims")
+    ap.add_argument("--ablations", action="store_true", help="run the HTD variants at dim 20 instead")
+    args = ap.parse_args()
+    if not args.data.exists():
+        raise SystemExit(f"{args.data}: not found (pass --data)")
+    cells = []
+    if args.ablations:
+        for variant, overrides in ABLATIONS.items():
+            for seed in args.seeds or [0, 1, 2]:
+                cells.append((20, "htd", seed, variant, overrides))
+    else:
+        for dim in args.dims:
+            for method in args.methods:
+                for seed in args.seeds or ([0, 1, 2] if dim <= 20 else [0]):
+                    cells.append((dim, method, seed, "default", {}))
+    rows = load_results()
+    done = {(r["dim"], r["method"], r["seed"], r["variant"]) for r in rows}
+    started = time.perf_counter()
+    for dim, method, seed, variant, overrides in cells:
+        if (dim, method, seed, variant) in done:
+            print(f"[citeulike] d{dim} {method} {variant} s{seed}: already in results.json", flush=True)
+            continue
+        rows.append(run_cell(dim, method, seed, variant, overrides, args.data.resolve()))
+        save_results(rows)
+    print(f"[citeulike] {len(cells)} cells, {time.perf_counter() - started:.0f} s this invocation")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
