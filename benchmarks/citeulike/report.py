@@ -1,0 +1,111 @@
+"""Turn benchmarks/citeulike/results.json into the tables of RESULTS.md and recall_vs_size.png.
+
+    python benchmarks/citeulike/report.py          # prints the markdown tables, writes the figure
+
+Cells with no run yet are shown as "—". Values are mean ± sample std over the seeds present.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OFFICIAL = {  # test Recall@50 at epoch 100, official notebook (../shared/datasets/citeulike/README.md)
+    10: {"none": 0.1788, "ftd": 0.2112, "htd": 0.2282},
+    20: {"none": 0.2276, "ftd": 0.2516, "htd": 0.2744},
+    100: {"none": 0.2976, "ftd": 0.3116, "htd": 0.3116},
+    200: {"none": 0.3152, "ftd": 0.3175, "htd": 0.3200},
+}
+OFFICIAL_TEACHER = 0.3123
+TEACHER_DIM = 200
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt(values: list[float]) -> str:
+    if not values:
+        return "—"
+    m, s = mean_std(values)
+    return f"{m:.4f} ± {s:.4f} (n={len(values)})" if len(values) > 1 else f"{m:.4f} (n=1)"
+
+
+def main_table(rows: list[dict]) -> str:
+    lines = ["| dim | method | ours: test Recall@50 | official | ours − official | NDCG@50 | Recall@20 | Recall@10 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for dim, methods in OFFICIAL.items():
+        for method, official in methods.items():
+            runs = [r for r in rows if r["dim"] == dim and r["method"] == method and r["variant"] == "default"]
+            rec = [r["student"]["test"]["recall@50"] for r in runs]
+            diff = f"{statistics.mean(rec) - official:+.4f}" if rec else "—"
+            lines.append(f"| {dim} | {method} | {fmt(rec)} | {official:.4f} | {diff} | "
+                         f"{fmt([r['student']['test']['ndcg@50'] for r in runs])} | "
+                         f"{fmt([r['student']['test']['recall@20'] for r in runs])} | "
+                         f"{fmt([r['student']['test']['recall@10'] for r in runs])} |")
+    teachers = {round(r["teacher"]["test"]["recall@50"], 6) for r in rows}
+    lines.append("")
+    lines.append(f"Teacher (BPR dim 200, seed 0): test Recall@50 "
+                 f"{', '.join(f'{t:.4f}' for t in sorted(teachers)) or '—'} vs official {OFFICIAL_TEACHER}.")
+    return "\n".join(lines)
+
+
+def ablation_table(rows: list[dict]) -> str:
+    lines = ["| HTD variant (dim 20) | test Recall@50 | NDCG@50 |", "| --- | --- | --- |"]
+    variants = ["default"] + sorted({r["variant"] for r in rows if r["variant"] != "default"})
+    for v in variants:
+        runs = [r for r in rows if r["dim"] == 20 and r["method"] == "htd" and r["variant"] == v]
+        lines.append(f"| {v} | {fmt([r['student']['test']['recall@50'] for r in runs])} | "
+                     f"{fmt([r['student']['test']['ndcg@50'] for r in runs])} |")
+    return "\n".join(lines)
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, label in (("none", "student"), ("ftd", "FTD"), ("htd", "HTD")):
+        xs, ys, es = [], [], []
+        for dim in OFFICIAL:
+            rec = [r["student"]["test"]["recall@50"] for r in rows
+                   if r["dim"] == dim and r["method"] == method and r["variant"] == "default"]
+            if rec:
+                m, s = mean_std(rec)
+                xs.append(dim / TEACHER_DIM)
+                ys.append(m)
+                es.append(s)
+        if xs:
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"{label} (ours)")
+        ax.plot([d / TEACHER_DIM for d in OFFICIAL], [OFFICIAL[d][method] for d in OFFICIAL],
+                linestyle=":", marker="x", alpha=0.6, label=f"{label} (official)")
+    teachers = [r["teacher"]["test"]["recall@50"] for r in rows]
+    if teachers:
+        ax.axhline(statistics.mean(teachers), color="black", label="teacher (ours)")
+    ax.axhline(OFFICIAL_TEACHER, color="black", linestyle=":", label="teacher (official)")
+    ax.set_xscale("log")
+    ax.set_xlabel("student size (dim / teacher dim)")
+    ax.set_ylabel("test Recall@50")
+    ax.set_title("CiteULike, BPR teacher dim 200")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    rows = json.loads((HERE / "results.json").read_text())
+    print(main_table(rows))
+    print()
+    print(ablation_table(rows))
+    total = sum(r["wall_seconds"] for r in rows)
+    print(f"\n{len(rows)} runs, {total / 60:.1f} minutes of wall time in all")
+    figure(rows, HERE / "recall_vs_size.png")
+
+
+if __name__ == "__main__":
+    main()
