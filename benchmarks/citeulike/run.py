@@ -1,14 +1,18 @@
 """Run the CiteULike reproduction table through the DVC pipeline (no second implementation).
 
-Every cell is one `dvc exp run --temp` of this repository's pipeline with the CiteULike split
-taken as given (`data.split=predefined`) and the paper's protocol (the defaults of params.yaml):
+Every cell is one `dvc exp run` of this repository's pipeline, in the workspace, with the
+CiteULike split taken as given (`data.split=predefined`) and the paper's protocol (the defaults of
+params.yaml):
 
     python benchmarks/citeulike/run.py                         # the whole table (see --help)
     python benchmarks/citeulike/run.py --dims 20 --methods htd --seeds 0     # one cell
     python benchmarks/citeulike/run.py --ablations             # the HTD variants at dim 20
 
-The teacher (seed 0) is trained once and restored from DVC's run cache for every other cell;
-students vary `distill.seed`. Each finished run is appended to benchmarks/citeulike/results.json
+The teacher (seed 0) is trained by the first cell and reused by the others: the cells run one
+after another in the workspace, so only `distill` and `evaluate` re-run (DVC's run cache cannot
+restore stages with `cache: false` outputs, so `--temp`/`--queue` would retrain the teacher for
+every cell). Students vary `distill.seed`. The workspace must be clean; it is restored to HEAD
+(`git checkout` + `dvc checkout`) at the end, and every cell stays available as a DVC experiment. Each finished run is appended to benchmarks/citeulike/results.json
 (dim, method, variant, seed, all valid/test metrics, wall time); runs already there are skipped,
 so the command can be interrupted and resumed. `report.py` turns results.json into RESULTS.md and
 recall_vs_size.png.
@@ -33,6 +37,11 @@ BASE = {
     "data.split": "predefined",
     "data.rating_threshold": "null",
     "seed": "0",
+    # set explicitly in every cell: workspace experiments keep the previous cell's params.yaml
+    "distill.htd.detach_prototypes": "false",
+    "distill.htd.pair_selection": "group",
+    "distill.htd.init_from_clusters": "false",
+    "distill.htd.assignment": "adaptive",
 }
 # HTD variants measured at dim 20 (the defaults are the paper's behaviour)
 ABLATIONS = {
@@ -60,7 +69,7 @@ def run_cell(dim: int, method: str, seed: int, variant: str, overrides: dict[str
     name = f"cu-d{dim}-{method}-{variant}-s{seed}".replace("_", "-")
     sets = {**BASE, "data.path": str(data_path), "distill.student_dim": str(dim),
             "distill.method": method, "distill.seed": str(seed), **overrides}
-    cmd = ["dvc", "exp", "run", "--temp", "-n", name]
+    cmd = ["dvc", "exp", "run", "-n", name]
     for key, value in sets.items():
         cmd += ["-S", f"{key}={value}"]
     print(f"[citeulike] {name}: {' '.join(cmd)}", flush=True)
@@ -117,6 +126,22 @@ def main() -> None:
             for method in args.methods:
                 for seed in args.seeds or ([0, 1, 2] if dim <= 20 else [0]):
                     cells.append((dim, method, seed, "default", {}))
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\n")
+    dirty = [line for line in dirty if line.strip() and "benchmarks/citeulike/" not in line]
+    if dirty:
+        raise SystemExit("the workspace has uncommitted changes; commit or stash them first:\n"
+                         + "\n".join(dirty))
+    try:
+        run_cells(cells, args.data.resolve())
+    finally:
+        print("[citeulike] restoring the workspace to HEAD", flush=True)
+        subprocess.run(["git", "checkout", "--", "params.yaml", "dvc.lock", "metrics", "plots"],
+                       cwd=ROOT, check=False)
+        subprocess.run(["dvc", "checkout", "--quiet"], cwd=ROOT, check=False)
+
+
+def run_cells(cells: list, data_path: Path) -> None:
     rows = load_results()
     done = {(r["dim"], r["method"], r["seed"], r["variant"]) for r in rows}
     started = time.perf_counter()
@@ -124,7 +149,7 @@ def main() -> None:
         if (dim, method, seed, variant) in done:
             print(f"[citeulike] d{dim} {method} {variant} s{seed}: already in results.json", flush=True)
             continue
-        rows.append(run_cell(dim, method, seed, variant, overrides, args.data.resolve()))
+        rows.append(run_cell(dim, method, seed, variant, overrides, data_path))
         save_results(rows)
     print(f"[citeulike] {len(cells)} cells, {time.perf_counter() - started:.0f} s this invocation")
 
