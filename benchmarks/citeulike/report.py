@@ -69,7 +69,8 @@ def figure(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method, label in (("none", "student"), ("ftd", "FTD"), ("htd", "HTD")):
+    for method, label, color in (("none", "student", "tab:blue"), ("ftd", "FTD", "tab:green"),
+                                 ("htd", "HTD", "tab:purple")):
         xs, ys, es = [], [], []
         for dim in OFFICIAL:
             rec = [r["student"]["test"]["recall@50"] for r in rows
@@ -80,9 +81,9 @@ def figure(rows: list[dict], path: Path) -> None:
                 ys.append(m)
                 es.append(s)
         if xs:
-            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"{label} (ours)")
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, color=color, label=f"{label} (ours)")
         ax.plot([d / TEACHER_DIM for d in OFFICIAL], [OFFICIAL[d][method] for d in OFFICIAL],
-                linestyle=":", marker="x", alpha=0.6, label=f"{label} (official)")
+                linestyle=":", marker="x", alpha=0.6, color=color, label=f"{label} (official)")
     teachers = [r["teacher"]["test"]["recall@50"] for r in rows]
     if teachers:
         ax.axhline(statistics.mean(teachers), color="black", label="teacher (ours)")
