@@ -158,3 +158,20 @@ def test_assignment_fast_paths_match_dense_reference(temperature, skewed):
     assert torch.allclose(gs1, gs2, rtol=1e-9, atol=1e-12)
     for a, b in zip(gp1, gp2):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("sizes", [[5, 5, 5, 5], [97, 1, 1, 1], [0, 40, 0, 3], [1, 0, 0, 0]])
+def test_group_chunks_round_trip_and_bounded_padding(sizes):
+    from topodistill.losses.topology import GroupChunks
+
+    groups = torch.cat([torch.full((n,), k) for k, n in enumerate(sizes)])
+    groups = groups[torch.randperm(len(groups), generator=torch.Generator().manual_seed(0))]
+    x = torch.randn(len(groups), 3)
+    gc = GroupChunks.build(groups, len(sizes))
+    padded = gc.pad(x)
+    assert torch.equal(gc.unpad(padded), x)
+    assert gc.num_chunks * gc.width < 2 * len(groups) + gc.width
+    # every chunk holds rows of its own group only, and per-group sums are exact
+    sums = gc.sum_by_group(padded.sum(1), len(sizes))
+    want = torch.zeros(len(sizes), 3).index_add(0, groups, x)
+    assert torch.allclose(sums, want, atol=1e-6)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .topology import pad_groups, sort_by_group
+from .topology import GroupChunks
 
 
 def annealed_temperature(progress: float, start: float = 1.0, end: float = 1e-10) -> float:
@@ -82,25 +82,18 @@ class ExpertAssignment(nn.Module):
         return weighted @ self.w2.reshape(k * h, -1) + weights @ self.b2
 
     def mix_selected(self, student: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
-        """f_{k_n}(s_n): only the selected expert of each row (one small matmul pair per expert
-        present)."""
-        order, counts, pos = sort_by_group(selected, self.num_groups)
-        if pos is not None:  # balanced: one padded bmm pair over all experts
-            sel_sorted = selected[order]
-            width = max(counts)
-            x = pad_groups(student[order], sel_sorted, pos, self.num_groups, width)
-            hidden = torch.relu(torch.baddbmm(self.b1.unsqueeze(1), x, self.w1))
-            out = torch.baddbmm(self.b2.unsqueeze(1), hidden, self.w2)
-            return out[sel_sorted, pos].index_select(0, torch.argsort(order))
-        # unbalanced: expert by expert. unbind once: its backward stacks the K gradients in one
-        # allocation (indexing w[k] in the loop would allocate a whole-tensor gradient per expert)
-        w1, b1, w2, b2 = (p.unbind(0) for p in (self.w1, self.b1, self.w2, self.b2))
-        pieces = []
-        for k, rows in enumerate(torch.split(student[order], counts)):
-            if len(rows):
-                hidden = torch.relu(torch.addmm(b1[k], rows, w1[k]))
-                pieces.append(torch.addmm(b2[k], hidden, w2[k]))
-        return torch.cat(pieces).index_select(0, torch.argsort(order))
+        """f_{k_n}(s_n): only the selected expert of each row. Rows are grouped by expert and cut
+        into chunks (:class:`GroupChunks`); each chunk runs through its expert's weights in one
+        batched matmul pair (weights gathered with ``index_select``, whose backward is
+        deterministic)."""
+        gc = GroupChunks.build(selected, self.num_groups)
+        x = gc.pad(student)
+        cg = gc.chunk_group
+        hidden = torch.relu(torch.baddbmm(self.b1.index_select(0, cg).unsqueeze(1), x,
+                                          self.w1.index_select(0, cg)))
+        out = torch.baddbmm(self.b2.index_select(0, cg).unsqueeze(1), hidden,
+                            self.w2.index_select(0, cg))
+        return gc.unpad(out)
 
     def mix(self, student: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Σ_k w_nk f_k(s_n). Rows whose weights are exactly one-hot (the annealed Gumbel-softmax

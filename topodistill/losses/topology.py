@@ -7,6 +7,8 @@ Inputs are raw representations; they are L2-normalised here. Teacher tensors car
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -41,61 +43,66 @@ def full_topology_loss(teacher: torch.Tensor, student: torch.Tensor) -> torch.Te
     return tt - 2.0 * (t.T @ s).square().sum() + (s.T @ s).square().sum()
 
 
-def sort_by_group(groups: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, list[int], torch.Tensor | None]:
-    """Row order that sorts entities by group, the group sizes, and — when the groups are balanced
-    enough that padding costs at most twice the rows (K · max size ≤ 2n) — each sorted row's
-    position inside its group (for a zero-padded (K, max size, ·) layout), else None."""
-    order = torch.argsort(groups, stable=True)
-    counts_t = torch.bincount(groups, minlength=num_groups)
-    counts = counts_t.tolist()
-    n = len(groups)
-    if n and num_groups * max(counts) <= 2 * n:
-        starts = torch.cumsum(counts_t, 0) - counts_t
-        pos = torch.arange(n, device=groups.device) - starts[groups[order]]
-        return order, counts, pos
-    return order, counts, None
+@dataclass
+class GroupChunks:
+    """Rows sorted by group and cut into chunks of at most ``width`` rows, each chunk within one
+    group, so that per-group work runs as batched matmuls over a (num_chunks, width, d) tensor
+    whatever the group sizes: with width = ceil(n / K) the padded rows are fewer than 2n."""
 
+    order: torch.Tensor        # (n,) row permutation that sorts rows by group
+    chunk: torch.Tensor        # (n,) chunk of each sorted row
+    pos: torch.Tensor          # (n,) position of each sorted row inside its chunk
+    chunk_group: torch.Tensor  # (num_chunks,) group of each chunk
+    num_chunks: int
+    width: int
 
-def pad_groups(x_sorted: torch.Tensor, groups_sorted: torch.Tensor, pos: torch.Tensor,
-               num_groups: int, width: int) -> torch.Tensor:
-    """Scatter group-sorted rows into a zero-padded (num_groups, width, d) tensor."""
-    out = x_sorted.new_zeros(num_groups, width, x_sorted.shape[1])
-    return out.index_put((groups_sorted, pos), x_sorted)
+    @staticmethod
+    def build(groups: torch.Tensor, num_groups: int) -> "GroupChunks":
+        n = len(groups)
+        width = max(1, -(-n // num_groups))
+        order = torch.argsort(groups, stable=True)
+        g_sorted = groups[order]
+        counts = torch.bincount(groups, minlength=num_groups)
+        per_group = (counts + width - 1) // width
+        chunk_start = torch.cumsum(per_group, 0) - per_group
+        rank = torch.arange(n, device=groups.device) - (torch.cumsum(counts, 0) - counts)[g_sorted]
+        chunk = chunk_start[g_sorted] + torch.div(rank, width, rounding_mode="floor")
+        chunk_group = torch.repeat_interleave(torch.arange(num_groups, device=groups.device), per_group)
+        return GroupChunks(order, chunk, rank % width, chunk_group, int(per_group.sum()), width)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """Rows of ``x`` (original order) into a zero-padded (num_chunks, width, d) tensor."""
+        out = x.new_zeros(self.num_chunks, self.width, x.shape[1])
+        return out.index_put((self.chunk, self.pos), x.index_select(0, self.order))
+
+    def unpad(self, padded: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`pad`: back to (n, d) rows in the original order."""
+        flat = padded.reshape(-1, padded.shape[-1])
+        rows = flat.index_select(0, self.chunk * self.width + self.pos)
+        return rows.index_select(0, torch.argsort(self.order))
+
+    def sum_by_group(self, per_chunk: torch.Tensor, num_groups: int) -> torch.Tensor:
+        """Sum per-chunk tensors (num_chunks, ...) into per-group tensors (num_groups, ...)."""
+        out = per_chunk.new_zeros((num_groups,) + tuple(per_chunk.shape[1:]))
+        return out.index_add(0, self.chunk_group, per_chunk)
 
 
 def grouped_topology_loss(teacher: torch.Tensor, student: torch.Tensor, groups: torch.Tensor,
                           num_groups: int) -> torch.Tensor:
     """HTD entity-level topology (Eq. 6): Σ_k Σ_{i,j ∈ group k} (cos_t(i, j) − cos_s(i, j))².
 
-    The Frobenius identity of :func:`full_topology_loss` applied group by group (no n × n matrix):
-    batched over groups with a zero-padded (K, m, d) tensor when the groups are balanced (zero rows
-    contribute nothing), else group by group. The teacher-only term, a constant, uses whichever
-    Gram matrix (m × m or d × d) is smaller.
+    The Frobenius identity of :func:`full_topology_loss` applied group by group (no n × n
+    matrix): the per-group Gram sums T_kᵀS_k, S_kᵀS_k (and the constant T_kᵀT_k) are summed from
+    batched per-chunk matmuls (:class:`GroupChunks`), so no Python loop runs over groups.
     """
     t, s = _normalize(teacher), _normalize(student)
-    order, counts, pos = sort_by_group(groups, num_groups)
-    if pos is not None:
-        g_sorted = groups[order]
-        width = max(counts)
-        tp = pad_groups(t[order], g_sorted, pos, num_groups, width)
-        sp = pad_groups(s[order], g_sorted, pos, num_groups, width)
-        with torch.no_grad():
-            gram = tp @ tp.transpose(1, 2) if width < t.shape[1] else tp.transpose(1, 2) @ tp
-            tt = gram.square().sum()
-        ts = torch.bmm(tp.transpose(1, 2), sp).square().sum()
-        ss = torch.bmm(sp.transpose(1, 2), sp).square().sum()
-        return tt - 2.0 * ts + ss
-    t_parts = torch.split(t[order], counts)
-    s_parts = torch.split(s[order], counts)
+    gc = GroupChunks.build(groups, num_groups)
+    tp, sp = gc.pad(t), gc.pad(s)
     with torch.no_grad():
-        tt = t.new_zeros(())
-        for tk in t_parts:
-            if len(tk):
-                gram = tk @ tk.T if len(tk) < tk.shape[1] else tk.T @ tk
-                tt += gram.square().sum()
-    cross = [tk.T @ sk for tk, sk in zip(t_parts, s_parts) if len(tk)]
-    gram_s = [sk.T @ sk for sk in s_parts if len(sk)]
-    return tt - 2.0 * torch.stack(cross).square().sum() + torch.stack(gram_s).square().sum()
+        tt = gc.sum_by_group(torch.bmm(tp.transpose(1, 2), tp), num_groups).square().sum()
+    ts = gc.sum_by_group(torch.bmm(tp.transpose(1, 2), sp), num_groups).square().sum()
+    ss = gc.sum_by_group(torch.bmm(sp.transpose(1, 2), sp), num_groups).square().sum()
+    return tt - 2.0 * ts + ss
 
 
 def prototypes(x: torch.Tensor, groups: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
