@@ -38,8 +38,7 @@ def main() -> None:
     report["normalized"] = params.normalize
     write_json(METRICS, report)
     with atomic_path(PLOT) as tmp:
-        plot_clusters(results, tmp.with_suffix(".png"), seed)
-        tmp.with_suffix(".png").replace(tmp)
+        plot_clusters(results, tmp, seed)
     for side in ("users", "items"):
         r = report[side]
         print(f"cluster: {side}: silhouette {r['silhouette']:.3f}, group sizes "

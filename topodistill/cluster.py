@@ -77,5 +77,5 @@ def plot_clusters(results: dict[str, dict], path: str | Path, seed: int) -> None
         ax.set_ylabel("PC 2")
         ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, format="png")
     plt.close(fig)

@@ -124,8 +124,3 @@ class ExpertAssignment(nn.Module):
         """The same loss through the full (n, K, teacher_dim) expert outputs (for tests)."""
         mixed = torch.einsum("nk,nkt->nt", weights, self.experts(student))
         return (teacher - mixed).square().sum()
-
-    def forward(self, teacher: torch.Tensor, student: torch.Tensor, selection_input: torch.Tensor,
-                temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:
-        weights = gumbel_softmax_weights(self.selection(selection_input), temperature, generator)
-        return self.loss(teacher, student, weights)
