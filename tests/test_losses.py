@@ -132,9 +132,10 @@ def test_assignment_loss_by_hand_and_centroid_init():
 
 
 @pytest.mark.parametrize("skewed", [False, True])
-@pytest.mark.parametrize("temperature", [1.0, 1e-3, 1e-10])
+@pytest.mark.parametrize("temperature", [1.0, 0.02, 1e-3, 1e-10])
 def test_assignment_fast_paths_match_dense_reference(temperature, skewed):
-    """Dense GEMM form and the one-hot shortcut give the reference value and every gradient."""
+    """The dense GEMM form, the sparse (non-zero pairs only) form and the dispatching ``loss``
+    give the reference value and every gradient, for soft, partly zero and one-hot weights."""
     torch.manual_seed(0)
     ea = ExpertAssignment(teacher_dim=12, student_dim=4, num_groups=5).double()
     t = torch.randn(40, 12, dtype=torch.float64)
@@ -142,22 +143,49 @@ def test_assignment_fast_paths_match_dense_reference(temperature, skewed):
     gen = torch.Generator().manual_seed(1)
     u = torch.rand(40, 5, generator=gen, dtype=torch.float64)
     gumbel = -torch.log(-torch.log(u))
+
+    def sparse_loss(t_, s_, w_):
+        return (t_ - ea.mix_sparse(s_, w_)).square().sum()
+
+    def dense_loss(t_, s_, w_):
+        return (t_ - ea.mix_dense(s_, w_)).square().sum()
+
     grads = []
-    for fn in (ea.loss, ea.loss_reference):
+    for fn in (ea.loss_reference, ea.loss, sparse_loss, dense_loss):
         ea.zero_grad()
         s_ = s.clone().requires_grad_(True)
         logits = ea.selection(t)
-        if skewed:  # most rows pick expert 2: the one-hot path goes expert by expert
+        if skewed:  # most rows pick expert 2: the sparse path goes expert by expert
             logits = logits + 50.0 * (torch.arange(5) == 2) * (torch.arange(40) < 35)[:, None]
         w = torch.softmax((torch.log_softmax(logits, 1) + gumbel) / temperature, 1)
         value = fn(t, s_, w)
         value.backward()
         grads.append((value.item(), s_.grad.clone(), [p.grad.clone() for p in ea.parameters()]))
-    (v1, gs1, gp1), (v2, gs2, gp2) = grads
-    assert v1 == pytest.approx(v2, rel=1e-10)
-    assert torch.allclose(gs1, gs2, rtol=1e-9, atol=1e-12)
-    for a, b in zip(gp1, gp2):
-        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+    nonzero = (w > 0).sum(1)
+    if temperature == 1e-3:  # the interesting case: some rows one-hot, some with several experts
+        assert (nonzero == 1).any() and (nonzero > 1).any() and (nonzero < 5).all()
+    v_ref, gs_ref, gp_ref = grads[0]
+    for value, gs, gp in grads[1:]:
+        assert value == pytest.approx(v_ref, rel=1e-10)
+        assert torch.allclose(gs, gs_ref, rtol=1e-9, atol=1e-12)
+        for a, b in zip(gp, gp_ref):  # selection network and every expert
+            assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_topology_losses_without_constant_have_the_same_gradient():
+    torch.manual_seed(3)
+    t, s = torch.randn(30, 8, dtype=torch.float64), torch.randn(30, 3, dtype=torch.float64)
+    groups = torch.randint(0, 4, (30,))
+    for fn in (lambda s_, c: full_topology_loss(t, s_, include_constant=c),
+               lambda s_, c: grouped_topology_loss(t, s_, groups, 4, include_constant=c)):
+        out = []
+        for c in (True, False):
+            s_ = s.clone().requires_grad_(True)
+            value = fn(s_, c)
+            value.backward()
+            out.append((value.item(), s_.grad))
+        assert out[0][0] != pytest.approx(out[1][0])  # the constant is not zero ...
+        assert torch.allclose(out[0][1], out[1][1], rtol=1e-10, atol=1e-12)  # ... and has no gradient
 
 
 @pytest.mark.parametrize("sizes", [[5, 5, 5, 5], [97, 1, 1, 1], [0, 40, 0, 3], [1, 0, 0, 0]])

@@ -30,17 +30,25 @@ class NoDistillation(Distiller):
 
 
 class FTD(Distiller):
-    """Full Topology Distillation: the topology of the batch's users and items together."""
+    """Full Topology Distillation: the topology of the batch's users and items together.
+
+    The teacher tables are L2-normalised once here, not per batch. The loss value omits the
+    teacher-only constant Σ_ij cos_t(i, j)² (no gradient), so the logged distill_loss is the
+    paper's loss minus that constant.
+    """
 
     def __init__(self, teacher_users: torch.Tensor, teacher_items: torch.Tensor):
         super().__init__()
-        self.register_buffer("teacher_users", teacher_users.detach().clone(), persistent=False)
-        self.register_buffer("teacher_items", teacher_items.detach().clone(), persistent=False)
+        self.register_buffer("teacher_users", F.normalize(teacher_users.detach(), dim=1),
+                             persistent=False)
+        self.register_buffer("teacher_items", F.normalize(teacher_items.detach(), dim=1),
+                             persistent=False)
 
     def forward(self, users, items, student_users, student_items, progress):
-        t = torch.cat([self.teacher_users[users], self.teacher_items[items]])
+        t = torch.cat([self.teacher_users.index_select(0, users),
+                       self.teacher_items.index_select(0, items)])
         s = torch.cat([student_users, student_items])
-        return {"loss": full_topology_loss(t, s)}
+        return {"loss": full_topology_loss(t, s, include_constant=False, teacher_normalized=True)}
 
 
 class _HTDSide(nn.Module):
@@ -65,22 +73,21 @@ class _HTDSide(nn.Module):
 
     def forward(self, ids: torch.Tensor, student: torch.Tensor, temperature: float,
                 generator: torch.Generator | None) -> dict[str, torch.Tensor]:
-        t = self.teacher[ids]
+        t = self.teacher.index_select(0, ids)
         if self.fixed_groups is not None:
-            groups = self.fixed_groups[ids]
+            groups = self.fixed_groups.index_select(0, ids)
             weights = F.one_hot(groups, self.num_groups).to(t.dtype)
-            ga = self.assign.loss(t, student, weights)
         else:
-            sel_in = self.selection_input[ids]
-            with torch.no_grad():
-                groups = self.assign.groups(sel_in)
-            weights = gumbel_softmax_weights(self.assign.selection(sel_in), temperature, generator)
-            ga = self.assign.loss(t, student, weights)
+            logits = self.assign.selection_logits(self.selection_input.index_select(0, ids))
+            groups = logits.detach().argmax(dim=1)  # hard assignment for the topology terms
+            weights = gumbel_softmax_weights(logits, temperature, generator)
+        ga = self.assign.loss(t, student, weights)
         one_hot = ((weights > 0).sum(1) == 1).to(t.dtype).mean()
         group_level = group_level_topology_loss(t, student, groups, self.num_groups,
                                                 self.p.group_topology, self.p.detach_prototypes)
         if self.p.pair_selection == "group":
-            entity_level = grouped_topology_loss(t, student, groups, self.num_groups)
+            entity_level = grouped_topology_loss(t, student, groups, self.num_groups,
+                                                 include_constant=False)
         else:  # official code: same group AND positive teacher similarity
             with torch.no_grad():
                 tn = F.normalize(t, dim=1)
@@ -91,7 +98,8 @@ class _HTDSide(nn.Module):
 
 class HTD(Distiller):
     """Hierarchical Topology Distillation (Section 3.3): L = α·L_TD + (1−α)·L_GA, with
-    L_TD = group-level + entity-level topology, for users and items (disjoint groups)."""
+    L_TD = group-level + entity-level topology, for users and items (disjoint groups). The
+    entity-level value omits its teacher-only constant (no gradient), as FTD's does."""
 
     def __init__(self, teacher_users: torch.Tensor, teacher_items: torch.Tensor, student_dim: int,
                  p: HTDParams, clusters: dict[str, torch.Tensor], normalized_clusters: bool,

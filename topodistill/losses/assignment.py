@@ -34,6 +34,9 @@ def gumbel_softmax_weights(logits: torch.Tensor, temperature: float,
 class ExpertAssignment(nn.Module):
     """Selection network + K experts student_dim → hidden → teacher_dim (ReLU)."""
 
+    #: largest fraction of non-zero mixing weights for which :meth:`mix` uses the sparse form
+    SPARSE_FRACTION = 0.5
+
     def __init__(self, teacher_dim: int, student_dim: int, num_groups: int,
                  hidden_dim: int | None = None):
         super().__init__()
@@ -81,43 +84,54 @@ class ExpertAssignment(nn.Module):
         weighted = (hidden * weights.unsqueeze(2)).reshape(-1, k * h)
         return weighted @ self.w2.reshape(k * h, -1) + weights @ self.b2
 
-    def mix_selected(self, student: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
-        """f_{k_n}(s_n): only the selected expert of each row. Rows are grouped by expert and cut
-        into chunks (:class:`GroupChunks`); each chunk runs through its expert's weights in one
-        batched matmul pair (weights gathered with ``index_select``, whose backward is
-        deterministic)."""
-        gc = GroupChunks.build(selected, self.num_groups)
-        x = gc.pad(student)
-        cg = gc.chunk_group
-        hidden = torch.relu(torch.baddbmm(self.b1.index_select(0, cg).unsqueeze(1), x,
-                                          self.w1.index_select(0, cg)))
-        out = torch.baddbmm(self.b2.index_select(0, cg).unsqueeze(1), hidden,
-                            self.w2.index_select(0, cg))
-        return gc.unpad(out)
+    def apply_selected(self, student: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+        """f_{k_n}(s_n): for each row only its own expert ``selected[n]``, as one batched matmul
+        pair. When every expert has rows and the largest group is at most twice the mean, rows
+        are padded group by group to the largest group and the stacked weights are used as they
+        are; otherwise rows are cut into chunks of ceil(n / K) within their group
+        (:class:`GroupChunks`, fewer than 2n padded rows whatever the sizes) and each chunk's
+        expert weights are gathered (``index_select``, whose backward is deterministic)."""
+        n = len(selected)
+        counts = torch.bincount(selected, minlength=self.num_groups)
+        largest = int(counts.max())
+        if bool((counts > 0).all()) and largest * self.num_groups <= 2 * n:
+            gc = GroupChunks.build(selected, self.num_groups, width=largest)
+            w1, b1, w2, b2 = self.w1, self.b1, self.w2, self.b2
+        else:
+            gc = GroupChunks.build(selected, self.num_groups)
+            cg = gc.chunk_group
+            w1, b1 = self.w1.index_select(0, cg), self.b1.index_select(0, cg)
+            w2, b2 = self.w2.index_select(0, cg), self.b2.index_select(0, cg)
+        hidden = torch.relu(torch.baddbmm(b1.unsqueeze(1), gc.pad(student), w1))
+        return gc.unpad(torch.baddbmm(b2.unsqueeze(1), hidden, w2))
+
+    def mix_sparse(self, student: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Σ_k w_nk f_k(s_n) over the (row, expert) pairs with w_nk > 0 only.
+
+        Exact, value and gradients: a pair with w_nk = 0 (the annealed Gumbel-softmax underflows
+        to exact zeros) adds 0·f_k(s_n) = 0 to the value, gives f_k's parameters the gradient
+        w_nk·g = 0, and passes nothing back through the softmax, whose Jacobian row for an
+        output equal to 0 is w_nk·(δ − w_n) = 0. Rows that are exactly one-hot cost one expert.
+        """
+        rows, experts = torch.nonzero(weights > 0, as_tuple=True)
+        pair_weights = weights[rows, experts].unsqueeze(1)
+        if len(rows) == len(weights):  # every row one-hot: rows == arange(n)
+            return pair_weights * self.apply_selected(student, experts)
+        out = pair_weights * self.apply_selected(student.index_select(0, rows), experts)
+        return student.new_zeros(len(weights), self.teacher_dim).index_add(0, rows, out)
 
     def mix(self, student: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Σ_k w_nk f_k(s_n). Rows whose weights are exactly one-hot (the annealed Gumbel-softmax
-        after a few epochs) use only their selected expert: the value is the same and so is every
-        gradient (the softmax Jacobian at an exact one-hot vector is zero, and experts with weight
-        0 receive none). Other rows use the dense form."""
-        hot = (weights > 0).sum(1) == 1
-        if not bool(hot.any()):
+        """Σ_k w_nk f_k(s_n): the dense two-GEMM form while most weights are non-zero (early,
+        high-temperature epochs), the exact sparse form (:meth:`mix_sparse`) once at most
+        ``SPARSE_FRACTION`` of them are."""
+        nonzero = int((weights > 0).sum())
+        if nonzero > self.SPARSE_FRACTION * weights.numel():
             return self.mix_dense(student, weights)
-        hot_rows = torch.nonzero(hot, as_tuple=True)[0]
-        out = self.mix_selected(student[hot_rows], weights[hot_rows].argmax(1))
-        if bool(hot.all()):
-            return out
-        soft_rows = torch.nonzero(~hot, as_tuple=True)[0]
-        full = student.new_zeros(student.shape[0], self.teacher_dim)
-        full = full.index_put((hot_rows,), out)
-        return full.index_put((soft_rows,), self.mix_dense(student[soft_rows], weights[soft_rows]))
+        return self.mix_sparse(student, weights)
 
     def loss(self, teacher: torch.Tensor, student: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Σ_n ‖t_n − Σ_k weights_nk f_k(s_n)‖² for given (n, K) mixing weights."""
-        # the zero term keeps the weights (hence the selection network) in the graph when every
-        # row is one-hot, so the optimiser sees a zero gradient rather than none, as with the
-        # dense form (Adam's weight decay and moments still update those parameters)
-        return (teacher - self.mix(student, weights)).square().sum() + 0.0 * weights.sum()
+        return (teacher - self.mix(student, weights)).square().sum()
 
     def loss_reference(self, teacher: torch.Tensor, student: torch.Tensor,
                        weights: torch.Tensor) -> torch.Tensor:

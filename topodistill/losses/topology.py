@@ -30,17 +30,24 @@ def pairwise_topology_loss(teacher: torch.Tensor, student: torch.Tensor,
     return diff.sum()
 
 
-def full_topology_loss(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
+def full_topology_loss(teacher: torch.Tensor, student: torch.Tensor,
+                       include_constant: bool = True, teacher_normalized: bool = False) -> torch.Tensor:
     """FTD (Eq. 3): Σ_ij (cos_t(i, j) − cos_s(i, j))² over all pairs of the given entities.
 
     Computed without any n × n matrix: with row-normalised T and S,
     Σ_ij (T_i·T_j − S_i·S_j)² = ‖TᵀT‖²_F − 2‖TᵀS‖²_F + ‖SᵀS‖²_F, which costs O(n·d²).
-    The teacher-only term is a constant (no gradient); it is kept so that the value is exact.
+    The teacher-only term ‖TᵀT‖²_F is a constant without gradient (and the costliest term, d_t²
+    per row); ``include_constant=False`` leaves it out: same gradient, value shifted by it.
+    ``teacher_normalized=True`` skips normalising rows that already have unit norm.
     """
-    t, s = _normalize(teacher), _normalize(student)
-    with torch.no_grad():
-        tt = (t.T @ t).square().sum()
-    return tt - 2.0 * (t.T @ s).square().sum() + (s.T @ s).square().sum()
+    t = teacher if teacher_normalized else _normalize(teacher)
+    s = _normalize(student)
+    loss = (s.T @ s).square().sum() - 2.0 * (t.T @ s).square().sum()
+    if include_constant:
+        with torch.no_grad():
+            tt = (t.T @ t).square().sum()
+        loss = loss + tt
+    return loss
 
 
 @dataclass
@@ -57,12 +64,13 @@ class GroupChunks:
     width: int
 
     @staticmethod
-    def build(groups: torch.Tensor, num_groups: int) -> "GroupChunks":
+    def build(groups: torch.Tensor, num_groups: int, width: int | None = None) -> "GroupChunks":
         n = len(groups)
-        width = max(1, -(-n // num_groups))
+        counts = torch.bincount(groups, minlength=num_groups)
+        if width is None:
+            width = max(1, -(-n // num_groups))
         order = torch.argsort(groups, stable=True)
         g_sorted = groups[order]
-        counts = torch.bincount(groups, minlength=num_groups)
         per_group = (counts + width - 1) // width
         chunk_start = torch.cumsum(per_group, 0) - per_group
         rank = torch.arange(n, device=groups.device) - (torch.cumsum(counts, 0) - counts)[g_sorted]
@@ -88,21 +96,25 @@ class GroupChunks:
 
 
 def grouped_topology_loss(teacher: torch.Tensor, student: torch.Tensor, groups: torch.Tensor,
-                          num_groups: int) -> torch.Tensor:
+                          num_groups: int, include_constant: bool = True) -> torch.Tensor:
     """HTD entity-level topology (Eq. 6): Σ_k Σ_{i,j ∈ group k} (cos_t(i, j) − cos_s(i, j))².
 
     The Frobenius identity of :func:`full_topology_loss` applied group by group (no n × n
-    matrix): the per-group Gram sums T_kᵀS_k, S_kᵀS_k (and the constant T_kᵀT_k) are summed from
-    batched per-chunk matmuls (:class:`GroupChunks`), so no Python loop runs over groups.
+    matrix): the per-group Gram sums T_kᵀS_k, S_kᵀS_k (and the constant T_kᵀT_k, left out when
+    ``include_constant=False``: same gradient) are summed from batched per-chunk matmuls
+    (:class:`GroupChunks`), so no Python loop runs over groups.
     """
     t, s = _normalize(teacher), _normalize(student)
     gc = GroupChunks.build(groups, num_groups)
     tp, sp = gc.pad(t), gc.pad(s)
-    with torch.no_grad():
-        tt = gc.sum_by_group(torch.bmm(tp.transpose(1, 2), tp), num_groups).square().sum()
     ts = gc.sum_by_group(torch.bmm(tp.transpose(1, 2), sp), num_groups).square().sum()
     ss = gc.sum_by_group(torch.bmm(sp.transpose(1, 2), sp), num_groups).square().sum()
-    return tt - 2.0 * ts + ss
+    loss = ss - 2.0 * ts
+    if include_constant:
+        with torch.no_grad():
+            tt = gc.sum_by_group(torch.bmm(tp.transpose(1, 2), tp), num_groups).square().sum()
+        loss = loss + tt
+    return loss
 
 
 def prototypes(x: torch.Tensor, groups: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
