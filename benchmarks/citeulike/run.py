@@ -7,6 +7,7 @@ params.yaml):
     python benchmarks/citeulike/run.py                         # the whole table (see --help)
     python benchmarks/citeulike/run.py --dims 20 --methods htd --seeds 0     # one cell
     python benchmarks/citeulike/run.py --ablations             # the HTD variants at dim 20
+    python benchmarks/citeulike/run.py --ablations --variants kmeans_groups --seeds 0
 
 The teacher (seed 0) is trained by the first cell and reused by the others: the cells run one
 after another in the workspace, so only `distill` and `evaluate` re-run (DVC's run cache cannot
@@ -113,12 +114,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=None,
                     help="default: 0 1 2 for dims 10 and 20, 0 for larger dims")
     ap.add_argument("--ablations", action="store_true", help="run the HTD variants at dim 20 instead")
+    ap.add_argument("--variants", nargs="+", choices=list(ABLATIONS), default=list(ABLATIONS),
+                    help="with --ablations: which variants (default: all)")
     args = ap.parse_args()
     if not args.data.exists():
         raise SystemExit(f"{args.data}: not found (pass --data)")
     cells = []
     if args.ablations:
-        for variant, overrides in ABLATIONS.items():
+        for variant in args.variants:
+            overrides = ABLATIONS[variant]
             for seed in args.seeds or [0, 1, 2]:
                 cells.append((20, "htd", seed, variant, overrides))
     else:
