@@ -44,7 +44,7 @@ from topodistill.data import load_prepared, prepare, read_interactions, save_pre
 from topodistill.distillers import build_distiller  # noqa: E402
 from topodistill.losses.assignment import ExpertAssignment  # noqa: E402
 from topodistill.metrics import RankingEvaluator  # noqa: E402
-from topodistill.models import build_model, load_model  # noqa: E402
+from topodistill.models import build_model, load_model, save_model  # noqa: E402
 from topodistill.params import section_from_dict  # noqa: E402
 from topodistill.trainer import train  # noqa: E402
 
@@ -96,7 +96,7 @@ def part_teacher(work: Path, args) -> dict:
     model = build_model("bpr", data.num_users, data.num_items, 200, 0.01)
     n = 1 + args.epochs
     times, _ = epoch_times(model, data, train_params(epochs=n))
-    torch.save(model.state_dict(), work / "teacher.pt")
+    save_model(model, work / "teacher.pt")
     return {"epoch_seconds": statistics.median(times[1:]), "all": times}
 
 
@@ -107,7 +107,7 @@ class _Stop(Exception):
 def _student_epochs(work: Path, method: str, first_epoch: int, n_epochs: int) -> dict:
     """Epochs first_epoch … first_epoch + n_epochs − 1 of a 100-epoch student schedule."""
     data = load_prepared(work / "citeulike")
-    teacher = load_model(str(work / "teacher.pt"), "bpr")
+    teacher = load_model(work / "teacher.pt")
     tu, ti = (t.detach() for t in teacher.representations())
     torch.manual_seed(0)
     student = build_model("bpr", data.num_users, data.num_items, 20, 0.01)
@@ -154,7 +154,7 @@ def part_htd_late(work, args):
 def part_assignment_gflops(work, args) -> dict:
     """Dense (soft-weight) assignment loss of a realistic batch vs a bare matmul of the same size."""
     data = load_prepared(work / "citeulike")
-    teacher = load_model(str(work / "teacher.pt"), "bpr")
+    teacher = load_model(work / "teacher.pt")
     tu, ti = (t.detach() for t in teacher.representations())
     rng = np.random.default_rng(0)
     rows = data.train[rng.permutation(len(data.train))[:1024]]
@@ -289,7 +289,29 @@ def part_ladder(work, args, millions: float) -> dict:
     m = len(data.train) / 1e6
     out["none_seconds_per_million"] = out["none_epoch_seconds"] / m
     out["htd_seconds_per_million"] = out["htd_late_epoch_seconds"] / m
+    # the dense Adam update of both whole tables at every step (the paper's semantics: weight
+    # decay and moments on every row) costs steps × table size = O(interactions × entities) per
+    # epoch: time it alone, so the rest of the epoch can be seen to grow linearly
+    out["adam_epoch_seconds"] = _adam_epoch_seconds(student, len(data.train))
+    out["none_minus_adam_seconds_per_million"] = (out["none_epoch_seconds"]
+                                                  - out["adam_epoch_seconds"]) / m
     return out
+
+
+def _adam_epoch_seconds(model, train_size: int, batch_size: int = 1024, reps: int = 20) -> float:
+    """Seconds per epoch of the fused Adam step alone over the model's tables (random gradients)."""
+    from topodistill.trainer import make_optimizer
+    params = [p for p in model.parameters()]
+    opt = make_optimizer(params, 0.001, 0.001, torch.device("cpu"))
+    for p in params:
+        p.grad = torch.randn_like(p) * 1e-3
+    for _ in range(3):
+        opt.step()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        opt.step()
+    per_step = (time.perf_counter() - t0) / reps
+    return per_step * -(-train_size // batch_size)
 
 
 PARTS = {
@@ -373,7 +395,8 @@ def main() -> None:
         if not args.skip_ladder:
             rungs = [run_part(f"ladder:{m:g}", work, args) for m in args.ladder]
             if len(rungs) > 1:
-                for key in ("none_seconds_per_million", "htd_seconds_per_million"):
+                for key in ("none_seconds_per_million", "htd_seconds_per_million",
+                            "none_minus_adam_seconds_per_million"):
                     report.setdefault("ladder_ratios", {})[f"{key}_largest_over_smallest"] = \
                         rungs[-1][key] / rungs[0][key]
             report["ladder"] = rungs
@@ -400,10 +423,10 @@ def print_table(r: dict) -> None:
               f"{a['bare_matmul_gflops']:.1f} GFLOP/s (ratio {a['ratio_to_bare']:.2f})")
         print("  ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in c["ratios"].items()))
     if "ladder" in r:
-        print("\nScale ladder (synthetic)      train   none s  HTD late s  eval s  floor s  s/M none  s/M HTD  peak MB")
+        print("\nScale ladder (synthetic)      train   none s  (Adam s)  HTD late s  eval s  floor s  s/M none  s/M HTD  peak MB")
         for g in r["ladder"]:
             print(f"  {g['millions']:>4g}M {g['users']:>7d}u {g['items']:>6d}i {g['train']:>9d} "
-                  f"{g['none_epoch_seconds']:8.2f} {g['htd_late_epoch_seconds']:10.2f} "
+                  f"{g['none_epoch_seconds']:8.2f} {g['adam_epoch_seconds']:9.2f} {g['htd_late_epoch_seconds']:10.2f} "
                   f"{g['eval_eval_seconds']:7.2f} {g['eval_floor_seconds']:8.2f} "
                   f"{g['none_seconds_per_million']:9.2f} {g['htd_seconds_per_million']:8.2f} "
                   f"{g['peak_rss_mb']:8.0f}")

@@ -7,9 +7,11 @@ plots/cluster.png (group sizes and a PCA map coloured by group).
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from topodistill.cli import run_stage
 from topodistill.cluster import cluster_side, plot_clusters
+from topodistill.data import load_prepared
 from topodistill.io import atomic_path, write_json
 from topodistill.models import load_model
 from topodistill.params import load_section, load_seed
@@ -22,8 +24,10 @@ PLOT = Path("plots/cluster.png")
 def main() -> None:
     params = load_section("cluster")
     seed = load_seed()
-    teacher = load_model("data/models/teacher.pt", "bpr")
-    users, items = (t.detach().numpy() for t in teacher.representations())
+    teacher = load_model("data/models/teacher.pt", load_prepared("data/prepared").train)
+    teacher.eval()
+    with torch.no_grad():
+        users, items = (t.numpy() for t in teacher.representations())
     results = {"users": cluster_side(users, params, seed, "users"),
                "items": cluster_side(items, params, seed, "items")}
     with atomic_path(OUT) as tmp:

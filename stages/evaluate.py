@@ -6,6 +6,8 @@ Outputs metrics/evaluate.json.
 
 from pathlib import Path
 
+import torch
+
 from topodistill.cli import run_stage
 from topodistill.data import load_prepared
 from topodistill.io import write_json
@@ -21,16 +23,17 @@ def main() -> None:
     params = load_section("evaluate")
     device = resolve_device(load_device_name())
     data = load_prepared("data/prepared")
-    teacher = load_model("data/models/teacher.pt", "bpr")
-    student = load_model("data/models/student.pt", "bpr")
+    teacher = load_model("data/models/teacher.pt", data.train).eval()
+    student = load_model("data/models/student.pt", data.train).eval()
     evaluators = {
         "valid": RankingEvaluator(data.train, data.valid, data.test, data.num_users, data.num_items,
                                   params.ks, params.chunk_users, device),
         "test": RankingEvaluator(data.train, data.test, data.valid, data.num_users, data.num_items,
                                  params.ks, params.chunk_users, device),
     }
-    tables = {"teacher": teacher.representations(), "student": student.representations(),
-              "popularity": popularity_tables(data.train, data.num_users, data.num_items)}
+    with torch.no_grad():
+        tables = {"teacher": teacher.representations(), "student": student.representations(),
+                  "popularity": popularity_tables(data.train, data.num_users, data.num_items)}
     report: dict = {}
     for name, (users, items) in tables.items():
         report[name] = {split: ev.evaluate(users, items, progress=True, desc=f"{name}/{split}")

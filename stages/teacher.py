@@ -1,18 +1,16 @@
-"""Stage `teacher`: train the large BPR-MF teacher (params: teacher, seed, device).
+"""Stage `teacher`: train the large teacher, BPR-MF or LightGCN (params: teacher, seed, device).
 
-Outputs data/models/teacher.pt (state dict), metrics/teacher.json and the training curves in
+Outputs data/models/teacher.pt (weights, model name and configuration), metrics/teacher.json and the training curves in
 plots/teacher/ (DVCLive).
 """
 
 from pathlib import Path
 
-import torch
-
 from topodistill.cli import CurveLogger, run_stage, seed_everything
 from topodistill.data import load_prepared
 from topodistill.io import atomic_path, write_json
 from topodistill.metrics import RankingEvaluator
-from topodistill.models import build_model
+from topodistill.models import build_model, save_model
 from topodistill.params import load_device_name, load_section, load_seed
 from topodistill.trainer import resolve_device, train
 
@@ -27,7 +25,8 @@ def main() -> None:
     device = resolve_device(load_device_name())
     data = load_prepared("data/prepared")
     seed_everything(seed)
-    model = build_model(params.model, data.num_users, data.num_items, params.dim, params.init_std)
+    model = build_model(params.model, data.num_users, data.num_items, params.dim, params.init_std,
+                        data.train, params.num_layers)
     evaluator = RankingEvaluator(data.train, data.valid, data.test, data.num_users, data.num_items,
                                  [50], device=device)
     logger = CurveLogger(CURVES)
@@ -36,7 +35,7 @@ def main() -> None:
                    on_epoch=logger, desc="teacher")
     logger.close()
     with atomic_path(MODEL) as tmp:
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
+        save_model(model, tmp)
     write_json(METRICS, result.summary(str(device)))
 
 

@@ -26,6 +26,7 @@ def tiny_params(**overrides) -> dict:
     params["teacher"]["dim"] = 16
     params["distill"]["student_dim"] = 4
     params["cluster"]["num_groups"] = 4
+    params["rank"]["top_n"] = 20
     for dotted, value in overrides.items():
         node = params
         keys = dotted.split(".")

@@ -4,7 +4,7 @@ import json
 
 from helpers import make_project, stage, tiny_params
 
-STAGES = ("fetch", "prepare", "teacher", "cluster", "distill", "evaluate")
+STAGES = ("fetch", "prepare", "teacher", "cluster", "rank", "distill", "evaluate")
 
 
 def run_all(path):

@@ -23,7 +23,7 @@ def repo(tmp_path_factory):
 
 def test_repro_then_experiment_then_diff(repo):
     proc = run(["dvc", "repro"], repo)
-    for name in ("fetch", "prepare", "teacher", "cluster", "distill", "evaluate"):
+    for name in ("fetch", "prepare", "teacher", "cluster", "rank", "distill", "evaluate"):
         assert f"Running stage '{name}'" in proc.stdout
     report = json.loads((repo / "metrics" / "evaluate.json").read_text())
     for model in ("teacher", "student", "popularity"):
@@ -41,10 +41,11 @@ def test_repro_then_experiment_then_diff(repo):
     again = run(["dvc", "repro"], repo)
     assert "Running stage" not in again.stdout
 
-    run(["dvc", "exp", "run", "-S", "distill.method=htd"], repo)
+    run(["dvc", "exp", "run", "-S", "distill.method=htd", "-S", "distill.ranking=rrd"], repo)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     text = json.dumps(shown)
-    assert '"htd"' in text and "metrics/evaluate.json" in text
+    assert '"htd"' in text and '"rrd"' in text and "metrics/evaluate.json" in text
+    assert (repo / "plots" / "student" / "plots" / "metrics" / "train" / "ranking_loss.tsv").exists()
 
     diff = run(["dvc", "metrics", "diff", "--json"], repo)
     changed = json.loads(diff.stdout)

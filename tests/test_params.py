@@ -5,7 +5,14 @@ from topodistill.params import section_from_dict
 
 
 @pytest.mark.parametrize("section,raw,needle", [
-    ("distill", {"method": "fitnet"}, "distill.method: unknown value 'fitnet'"),
+    ("distill", {"method": "fitnets"},
+     "distill.method: unknown value 'fitnets' (valid: none, fitnet, de, ftd, htd)"),
+    ("distill", {"ranking": "rdd"}, "distill.ranking: unknown value 'rdd' (valid: none, rd, rrd)"),
+    ("distill", {"model": "gcn"}, "distill.model: unknown value 'gcn' (valid: bpr, lightgcn)"),
+    ("teacher", {"num_layers": 0}, "teacher.num_layers: must be > 0"),
+    ("distill", {"de": {"num_experts": 0}}, "distill.de.num_experts"),
+    ("distill", {"rrd": {"num_uninteresting": -1}}, "distill.rrd.num_uninteresting"),
+    ("rank", {"top_n": 0}, "rank.top_n"),
     ("distill", {"student_dim": -3}, "distill.student_dim: must be > 0"),
     ("distill", {"htd": {"group_topology": "ee"}}, "distill.htd.group_topology"),
     ("distill", {"htd": {"assignment": "kmeans", "init_from_clusters": True}}, "init_from_clusters"),

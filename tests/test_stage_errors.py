@@ -14,7 +14,7 @@ from helpers import make_project, stage, tiny_params
 def ready(tmp_path_factory):
     """A tiny project with every stage run once (shared, read-only template)."""
     path = make_project(tmp_path_factory.mktemp("template"))
-    for name in ("fetch", "prepare", "teacher", "cluster"):
+    for name in ("fetch", "prepare", "teacher", "cluster", "rank"):
         stage(name, path)
     return path
 
@@ -50,10 +50,14 @@ def test_prepare_bad_files(ready, tmp_path, content, needles):
 
 
 @pytest.mark.parametrize("overrides,stage_name,needles,outputs", [
-    ({"distill.method": "kd"}, "distill", ["distill.method", "'kd'", "none, ftd, htd"],
+    ({"distill.method": "kd"}, "distill", ["distill.method", "'kd'", "none, fitnet, de, ftd, htd"],
      ["data/models/student.pt", "metrics/distill.json", "plots/student"]),
     ({"distill.student_dim": 0}, "distill", ["distill.student_dim", "> 0"],
      ["data/models/student.pt"]),
+    ({"distill.ranking": "rrd", "distill.rrd.num_interesting": 50}, "distill",
+     ["distill.rrd.num_interesting = 50", "rank.top_n = 20"], ["data/models/student.pt"]),
+    ({"rank.top_n": 1000}, "rank", ["rank.top_n", "1000"],
+     ["data/rank/teacher_top.npy", "metrics/rank.json"]),
     ({"cluster.num_groups": 1000}, "cluster", ["cluster.num_groups", "1000"],
      ["data/clusters/clusters.npz", "metrics/cluster.json", "plots/cluster.png"]),
     ({"teacher.init_std": 1e30}, "teacher", ["loss became nan", "epoch 1"],

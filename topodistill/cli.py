@@ -54,7 +54,7 @@ class CurveLogger:
     """
 
     KEEP = ("loss", "base_loss", "distill_loss", "topology", "assignment", "temperature",
-            "one_hot_fraction", "epoch_seconds")
+            "one_hot_fraction", "ranking_loss", "epoch_seconds")
 
     def __init__(self, directory: str | Path):
         from dvclive import Live

@@ -1,6 +1,11 @@
-"""Distillation loss objects built from params. The trainer knows nothing of the method: it
-passes the batch's unique users and items with their student representations and gets back a
-dict whose ``"loss"`` entry is the scalar distillation loss (other entries are for logging).
+"""Distillation loss objects built from params. The trainer knows nothing of the method.
+
+* Representation distillers (``distill.method``: none | fitnet | de | ftd | htd) get the batch's
+  unique users and items with their student representations and return a dict whose ``"loss"``
+  entry is the scalar distillation loss (other entries are for logging).
+* Ranking distillers (``distill.ranking``: none | rd | rrd) name, per batch user, the items whose
+  student scores they need (from the teacher's top-N lists of the `rank` stage) and get those
+  users' and items' student representations back.
 """
 
 from __future__ import annotations
@@ -9,11 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import numpy as np
+
+from .data import NegativeSampler
 from .errors import ConfigError
 from .losses.assignment import ExpertAssignment, annealed_temperature, gumbel_softmax_weights
+from .losses.pointwise import fitnet_loss
+from .losses.ranking import position_weights, rd_loss, rrd_loss
 from .losses.topology import (full_topology_loss, group_level_topology_loss,
                               grouped_topology_loss, pairwise_topology_loss)
-from .params import DistillParams, HTDParams
+from .params import DEParams, DistillParams, HTDParams, METHODS, RANKINGS, RDParams, RRDParams
 
 
 class Distiller(nn.Module):
@@ -27,6 +37,51 @@ class Distiller(nn.Module):
 class NoDistillation(Distiller):
     def forward(self, users, items, student_users, student_items, progress):
         return {"loss": student_users.new_zeros(())}
+
+
+class FitNet(Distiller):
+    """FitNet: a learned linear projection student → teacher space per side (users, items),
+    squared error to the teacher representation (:func:`fitnet_loss`)."""
+
+    def __init__(self, teacher_users: torch.Tensor, teacher_items: torch.Tensor, student_dim: int):
+        super().__init__()
+        self.register_buffer("teacher_users", teacher_users.detach().clone(), persistent=False)
+        self.register_buffer("teacher_items", teacher_items.detach().clone(), persistent=False)
+        self.user_projection = nn.Linear(student_dim, teacher_users.shape[1])
+        self.item_projection = nn.Linear(student_dim, teacher_items.shape[1])
+
+    def forward(self, users, items, student_users, student_items, progress):
+        lu = fitnet_loss(self.teacher_users.index_select(0, users), student_users,
+                         self.user_projection.weight, self.user_projection.bias)
+        li = fitnet_loss(self.teacher_items.index_select(0, items), student_items,
+                         self.item_projection.weight, self.item_projection.bias)
+        return {"loss": lu + li}
+
+
+class DE(Distiller):
+    """Distillation Experts (Kang et al., CIKM 2020): per side, K expert MLPs map the student
+    representation into the teacher space; a selection network on the teacher representation
+    picks an expert through a Gumbel-softmax with annealed temperature; squared error. The same
+    mechanism, and code, as HTD's group assignment (:class:`ExpertAssignment`)."""
+
+    def __init__(self, teacher_users: torch.Tensor, teacher_items: torch.Tensor, student_dim: int,
+                 p: DEParams, generator: torch.Generator | None = None):
+        super().__init__()
+        self.p, self.generator = p, generator
+        self.register_buffer("teacher_users", teacher_users.detach().clone(), persistent=False)
+        self.register_buffer("teacher_items", teacher_items.detach().clone(), persistent=False)
+        self.users = ExpertAssignment(teacher_users.shape[1], student_dim, p.num_experts, p.expert_hidden)
+        self.items = ExpertAssignment(teacher_items.shape[1], student_dim, p.num_experts, p.expert_hidden)
+
+    def forward(self, users, items, student_users, student_items, progress):
+        temperature = annealed_temperature(progress, self.p.temperature_start, self.p.temperature_end)
+        total = student_users.new_zeros(())
+        for assign, table, ids, student in ((self.users, self.teacher_users, users, student_users),
+                                            (self.items, self.teacher_items, items, student_items)):
+            t = table.index_select(0, ids)
+            weights = gumbel_softmax_weights(assign.selection_logits(t), temperature, self.generator)
+            total = total + assign.loss(t, student, weights)
+        return {"loss": total, "temperature": torch.tensor(temperature)}
 
 
 class FTD(Distiller):
@@ -132,9 +187,13 @@ class HTD(Distiller):
 def build_distiller(params: DistillParams, teacher_users: torch.Tensor, teacher_items: torch.Tensor,
                     clusters: dict[str, torch.Tensor] | None = None, normalized_clusters: bool = True,
                     generator: torch.Generator | None = None) -> Distiller:
-    """The distillation loss object for ``params.method`` (none | ftd | htd)."""
+    """The representation distillation loss object for ``params.method``."""
     if params.method == "none":
         return NoDistillation()
+    if params.method == "fitnet":
+        return FitNet(teacher_users, teacher_items, params.student_dim)
+    if params.method == "de":
+        return DE(teacher_users, teacher_items, params.student_dim, params.de, generator)
     if params.method == "ftd":
         return FTD(teacher_users, teacher_items)
     if params.method == "htd":
@@ -142,4 +201,86 @@ def build_distiller(params: DistillParams, teacher_users: torch.Tensor, teacher_
             raise ConfigError("distill.method=htd needs the cluster stage's output")
         return HTD(teacher_users, teacher_items, params.student_dim, params.htd, clusters,
                    normalized_clusters, generator)
-    raise ConfigError(f"distill.method: unknown value {params.method!r} (valid: none, ftd, htd)")
+    raise ConfigError(f"distill.method: unknown value {params.method!r} (valid: {', '.join(METHODS)})")
+
+
+class RankingDistiller(nn.Module):
+    """Interface: ``start_epoch(rng)``; ``items_for(users)`` → (n, L) item ids whose student
+    scores the loss needs; ``forward(user_rows (n, d), item_rows (n, L, d))`` → {"loss": …}."""
+
+    weight: float = 0.0
+
+    def start_epoch(self, rng: np.random.Generator) -> None:
+        pass
+
+    def items_for(self, users: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class RD(RankingDistiller):
+    """Ranking Distillation: the teacher's top-K unobserved items of each batch user as extra
+    positives weighted by position (:func:`rd_loss`)."""
+
+    def __init__(self, top_lists: torch.Tensor, p: RDParams):
+        super().__init__()
+        self.weight = p.weight
+        self.register_buffer("top", top_lists[:, :p.top_k].long().clone(), persistent=False)
+        self.register_buffer("position_weights", position_weights(p.top_k, p.position_decay),
+                             persistent=False)
+
+    def items_for(self, users):
+        return self.top.index_select(0, users)
+
+    def forward(self, user_rows, item_rows):
+        scores = (user_rows.unsqueeze(1) * item_rows).sum(-1)
+        return {"loss": rd_loss(scores, self.position_weights)}
+
+
+class RRD(RankingDistiller):
+    """Relaxed Ranking Distillation: each batch user's K top items of the teacher, in the
+    teacher's order, against M uninteresting items drawn uniformly (every epoch) among the items
+    that are neither in the user's teacher top-N list nor train items (:func:`rrd_loss`)."""
+
+    def __init__(self, top_lists: torch.Tensor, p: RRDParams, train_pairs: np.ndarray,
+                 num_items: int):
+        super().__init__()
+        self.weight, self.p = p.weight, p
+        top = top_lists.long().cpu()
+        self.register_buffer("top", top[:, :p.num_interesting].clone(), persistent=False)
+        num_users = top.shape[0]
+        listed = np.stack([np.repeat(np.arange(num_users), top.shape[1]), top.numpy().ravel()], 1)
+        self.sampler = NegativeSampler(np.concatenate([train_pairs[:, :2].astype(np.int64), listed]),
+                                       num_items)
+        self.sample_users = np.repeat(np.arange(num_users), p.num_uninteresting)
+        self.register_buffer("uninteresting", torch.zeros(num_users, p.num_uninteresting,
+                                                          dtype=torch.long), persistent=False)
+
+    def start_epoch(self, rng):
+        drawn = self.sampler.sample(self.sample_users, rng).reshape(self.uninteresting.shape)
+        self.uninteresting.copy_(torch.from_numpy(drawn))
+
+    def items_for(self, users):
+        return torch.cat([self.top.index_select(0, users), self.uninteresting.index_select(0, users)], 1)
+
+    def forward(self, user_rows, item_rows):
+        scores = (user_rows.unsqueeze(1) * item_rows).sum(-1)
+        k = self.p.num_interesting
+        return {"loss": rrd_loss(scores[:, :k], scores[:, k:])}
+
+
+def build_ranking(params: DistillParams, top_lists: torch.Tensor | None, train_pairs: np.ndarray,
+                  num_items: int) -> RankingDistiller | None:
+    """The ranking distillation loss object for ``params.ranking`` (None for ``none``).
+    ``top_lists`` (users, N): the teacher's top-N unobserved items, best first."""
+    if params.ranking == "none":
+        return None
+    if params.ranking not in RANKINGS:
+        raise ConfigError(f"distill.ranking: unknown value {params.ranking!r} (valid: {', '.join(RANKINGS)})")
+    need = params.ranking_list_length()
+    have = 0 if top_lists is None else int(top_lists.shape[1])
+    if need > have:
+        name = "distill.rd.top_k" if params.ranking == "rd" else "distill.rrd.num_interesting"
+        raise ConfigError(f"{name} = {need} exceeds the teacher's top-N lists (rank.top_n = {have})")
+    if params.ranking == "rd":
+        return RD(top_lists, params.rd)
+    return RRD(top_lists, params.rrd, train_pairs, num_items)

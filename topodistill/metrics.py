@@ -79,3 +79,26 @@ def popularity_tables(train: np.ndarray, num_users: int, num_items: int) -> tupl
     """A popularity baseline as 1-d 'embeddings': user = 1, item = its train interaction count."""
     counts = np.bincount(train[:, 1], minlength=num_items).astype(np.float32)
     return torch.ones(num_users, 1), torch.from_numpy(counts).unsqueeze(1)
+
+
+@torch.no_grad()
+def top_unobserved_items(user_table: torch.Tensor, item_table: torch.Tensor, train: np.ndarray,
+                         top_n: int, chunk_users: int = 1024) -> np.ndarray:
+    """Each user's ``top_n`` highest-scored items among those not in their train interactions,
+    best first: (num_users, top_n) int64. Chunked over users like the evaluation (memory bounded
+    by chunk × items). Raises ValueError when some user has fewer than ``top_n`` such items."""
+    num_users, num_items = user_table.shape[0], item_table.shape[0]
+    seen = interaction_matrix(train, num_users, num_items).tocsr()
+    most_seen = int(np.diff(seen.indptr).max()) if len(train) else 0
+    if top_n > num_items - most_seen:
+        raise ValueError(f"top_n = {top_n} exceeds the unobserved items of some user "
+                         f"({num_items} items, a user with {most_seen} train items)")
+    item_t = item_table.detach().T.contiguous()
+    out = np.empty((num_users, top_n), dtype=np.int64)
+    for start in range(0, num_users, chunk_users):
+        users = np.arange(start, min(start + chunk_users, num_users))
+        scores = user_table[torch.as_tensor(users)].detach() @ item_t
+        ex = seen[users].tocoo()
+        scores[torch.as_tensor(ex.row, dtype=torch.long), torch.as_tensor(ex.col, dtype=torch.long)] = -torch.inf
+        out[users] = torch.topk(scores, top_n, dim=1, sorted=True).indices.cpu().numpy()
+    return out

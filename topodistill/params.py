@@ -2,7 +2,7 @@
 
 Every stage reads only its own section (plus the shared ``seed`` and ``device``). Unknown keys,
 wrong types and out-of-range values raise :class:`ConfigError` naming the parameter, e.g.
-``distill.method: unknown value 'xyz' (valid: none, ftd, htd)``.
+``distill.method: unknown value 'xyz' (valid: none, fitnet, de, ftd, htd)``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from .errors import ConfigError
 DATASETS = ("ml-100k", "synthetic", "none")
 SPLIT_MODES = ("loo_random", "loo_time", "ratio", "predefined")
 SELECT_MODES = ("last", "best")
-MODELS = ("bpr",)
-METHODS = ("none", "ftd", "htd")
+MODELS = ("bpr", "lightgcn")
+METHODS = ("none", "fitnet", "de", "ftd", "htd")
+RANKINGS = ("none", "rd", "rrd")
 GROUP_TOPOLOGIES = ("pe", "pp")
 ASSIGNMENTS = ("adaptive", "kmeans")
 PAIR_SELECTIONS = ("group", "positive_teacher_similarity")
@@ -176,12 +177,26 @@ class TrainParams:
 @dataclass
 class TeacherParams(TrainParams):
     model: str = "bpr"
+    num_layers: int = 3  # lightgcn only
     dim: int = 200
 
     def validate(self, s: str) -> None:
         super().validate(s)
         _check_choice(f"{s}.model", self.model, MODELS)
+        _check_positive(f"{s}.num_layers", self.num_layers)
         _check_positive(f"{s}.dim", self.dim)
+
+
+@dataclass
+class RankParams:
+    """The teacher's top-N unobserved items per user (for ranking distillation)."""
+
+    top_n: int = 100
+    chunk_users: int = 1024
+
+    def validate(self, s: str) -> None:
+        _check_positive(f"{s}.top_n", self.top_n)
+        _check_positive(f"{s}.chunk_users", self.chunk_users)
 
 
 @dataclass
@@ -227,20 +242,76 @@ class HTDParams:
 
 
 @dataclass
+class DEParams:
+    """Distillation Experts (Kang et al., CIKM 2020)."""
+
+    num_experts: int = 5
+    expert_hidden: int | None = None
+    temperature_start: float = 1.0
+    temperature_end: float = 1e-10
+
+    def validate(self, s: str) -> None:
+        _check_positive(f"{s}.num_experts", self.num_experts)
+        if self.expert_hidden is not None:
+            _check_positive(f"{s}.expert_hidden", self.expert_hidden)
+        _check_positive(f"{s}.temperature_start", self.temperature_start)
+        _check_positive(f"{s}.temperature_end", self.temperature_end)
+
+
+@dataclass
+class RDParams:
+    """Ranking Distillation (Tang & Wang, KDD 2018)."""
+
+    weight: float = 1.0
+    top_k: int = 10
+    position_decay: float = 5.0
+
+    def validate(self, s: str) -> None:
+        _check_positive(f"{s}.weight", self.weight, allow_zero=True)
+        _check_positive(f"{s}.top_k", self.top_k)
+        _check_positive(f"{s}.position_decay", self.position_decay)
+
+
+@dataclass
+class RRDParams:
+    """Relaxed Ranking Distillation (Kang et al., CIKM 2020)."""
+
+    weight: float = 0.01
+    num_interesting: int = 10
+    num_uninteresting: int = 40
+
+    def validate(self, s: str) -> None:
+        _check_positive(f"{s}.weight", self.weight, allow_zero=True)
+        _check_positive(f"{s}.num_interesting", self.num_interesting)
+        _check_positive(f"{s}.num_uninteresting", self.num_uninteresting)
+
+
+@dataclass
 class DistillParams(TrainParams):
     method: str = "htd"
+    ranking: str = "none"
     model: str = "bpr"
+    num_layers: int = 3  # lightgcn only
     seed: int | None = None
     student_dim: int = 20
     distill_weight: float = 0.001
     htd: HTDParams = field(default_factory=HTDParams)
+    de: DEParams = field(default_factory=DEParams)
+    rd: RDParams = field(default_factory=RDParams)
+    rrd: RRDParams = field(default_factory=RRDParams)
 
     def validate(self, s: str) -> None:
         super().validate(s)
         _check_choice(f"{s}.method", self.method, METHODS)
+        _check_choice(f"{s}.ranking", self.ranking, RANKINGS)
         _check_choice(f"{s}.model", self.model, MODELS)
+        _check_positive(f"{s}.num_layers", self.num_layers)
         _check_positive(f"{s}.student_dim", self.student_dim)
         _check_positive(f"{s}.distill_weight", self.distill_weight, allow_zero=True)
+
+    def ranking_list_length(self) -> int:
+        """How many of the teacher's top items per user the ranking loss needs (0: none)."""
+        return {"none": 0, "rd": self.rd.top_k, "rrd": self.rrd.num_interesting}[self.ranking]
 
 
 @dataclass
@@ -261,6 +332,7 @@ SECTIONS: dict[str, type] = {
     "data": DataParams,
     "teacher": TeacherParams,
     "cluster": ClusterParams,
+    "rank": RankParams,
     "distill": DistillParams,
     "evaluate": EvaluateParams,
 }

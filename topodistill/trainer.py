@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import NegativeSampler
-from .distillers import Distiller, NoDistillation
+from .distillers import Distiller, NoDistillation, RankingDistiller
 from .errors import TrainingError
 from .losses.bpr import bpr_loss
 from .metrics import RankingEvaluator
@@ -112,8 +112,13 @@ def train(model: nn.Module, train_pairs: np.ndarray, num_items: int, params: Tra
           seed: int, device: torch.device, distiller: Distiller | None = None,
           distill_weight: float = 0.0, evaluator: RankingEvaluator | None = None,
           on_epoch: Callable[[dict], None] | None = None, desc: str = "train",
-          select_metric: str = "recall@50", first_epoch: int = 0) -> TrainResult:
+          select_metric: str = "recall@50", first_epoch: int = 0,
+          ranking: RankingDistiller | None = None) -> TrainResult:
     """Train ``model`` (and the distiller's own parameters) in place; returns per-epoch history.
+
+    loss = BPR + distill_weight · distiller(...) [+ ranking.weight · ranking(...)]: the
+    representation distiller sees the batch's unique users and items; the ranking distiller the
+    batch's unique users and, per user, the items it asks for (``ranking.items_for``).
 
     ``first_epoch`` > 0 runs only epochs first_epoch … params.epochs − 1 of the schedule (the
     Gumbel temperature follows epoch / params.epochs); benchmarks use it to time late epochs.
@@ -121,11 +126,15 @@ def train(model: nn.Module, train_pairs: np.ndarray, num_items: int, params: Tra
     distiller = distiller if distiller is not None else NoDistillation()
     model.to(device)
     distiller.to(device)
+    if ranking is not None:
+        ranking.to(device)
     rng = np.random.default_rng(seed)
+    ranking_rng = np.random.default_rng([seed, 1])  # its own stream: negatives stay the same
     sampler = NegativeSampler(train_pairs, num_items)
     users_np = train_pairs[:, 0].astype(np.int64)
     pos_np = train_pairs[:, 1].astype(np.int64)
-    optimizer = make_optimizer(list(model.parameters()) + list(distiller.parameters()),
+    optimizer = make_optimizer(list(model.parameters()) + list(distiller.parameters())
+                               + (list(ranking.parameters()) if ranking is not None else []),
                                params.lr, params.weight_decay, device)
     row_grads = TableRowGradients()
     n = len(train_pairs)
@@ -145,7 +154,11 @@ def train(model: nn.Module, train_pairs: np.ndarray, num_items: int, params: Tra
         batch_pos = torch.from_numpy(pos_np[perm]).to(device)
         batch_neg = torch.from_numpy(neg_np[perm]).to(device)
         progress = epoch / params.epochs
+        if ranking is not None:
+            ranking.start_epoch(ranking_rng)
         totals = {"loss": 0.0, "base_loss": 0.0, "distill_loss": 0.0}
+        if ranking is not None:
+            totals["ranking_loss"] = 0.0
         extra: dict[str, float] = {}
         for b in range(num_batches):
             sl = slice(b * params.batch_size, (b + 1) * params.batch_size)
@@ -159,7 +172,15 @@ def train(model: nn.Module, train_pairs: np.ndarray, num_items: int, params: Tra
             uniq_u, inv_u = torch.unique(u, return_inverse=True)
             uniq_i, inv_ij = torch.unique(torch.cat([i, j]), return_inverse=True)
             rows_u = row_grads.gather(user_table, uniq_u)
-            rows_i = row_grads.gather(item_table, uniq_i)
+            if ranking is None:
+                rows_i = row_grads.gather(item_table, uniq_i)
+            else:  # one gather of the batch's items and the ranking lists' items together
+                rank_items = ranking.items_for(uniq_u)
+                all_i, inv_rank = torch.unique(rank_items.reshape(-1), return_inverse=True)
+                all_i, inv_all = torch.unique(torch.cat([uniq_i, all_i]), return_inverse=True)
+                rows_all = row_grads.gather(item_table, all_i)
+                rows_i = rows_all.index_select(0, inv_all[:len(uniq_i)])
+                rank_rows = rows_all.index_select(0, inv_all[len(uniq_i):].index_select(0, inv_rank))
             ue = rows_u.index_select(0, inv_u)
             pos = (ue * rows_i.index_select(0, inv_ij[:len(i)])).sum(1)
             neg = (ue * rows_i.index_select(0, inv_ij[len(i):])).sum(1)
@@ -174,6 +195,10 @@ def train(model: nn.Module, train_pairs: np.ndarray, num_items: int, params: Tra
                         extra[key] = float(val)
                     elif key != "loss":
                         extra[key] = extra.get(key, 0.0) + float(val)
+            if ranking is not None:
+                rank_out = ranking(rows_u, rank_rows.reshape(*rank_items.shape, -1))
+                loss = loss + ranking.weight * rank_out["loss"]
+                totals["ranking_loss"] += float(rank_out["loss"].detach())
             if not torch.isfinite(loss):
                 raise TrainingError(f"{desc}: loss became {float(loss.detach())} at epoch {epoch + 1}, batch "
                                     f"{b + 1} (try a smaller learning rate or distill_weight)")

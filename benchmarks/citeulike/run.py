@@ -8,6 +8,9 @@ params.yaml):
     python benchmarks/citeulike/run.py --dims 20 --methods htd --seeds 0     # one cell
     python benchmarks/citeulike/run.py --ablations             # the HTD variants at dim 20
     python benchmarks/citeulike/run.py --ablations --variants kmeans_groups --seeds 0
+    python benchmarks/citeulike/run.py --comparison bpr        # FitNet, DE, RD, RRD, HTD+RRD, ... at dim 20
+    python benchmarks/citeulike/run.py --comparison lightgcn   # LightGCN teacher and students
+    python benchmarks/citeulike/run.py --comparison bpr --dataset ml-100k --seeds 0   # the default data
 
 The teacher (seed 0) is trained by the first cell and reused by the others: the cells run one
 after another in the workspace, so only `distill` and `evaluate` re-run (DVC's run cache cannot
@@ -30,15 +33,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results.json"
+RESULTS = {"citeulike": HERE / "results.json", "ml-100k": HERE / "results_ml100k.json"}
 DATA = (ROOT.parent / "shared" / "datasets" / "citeulike" / "interactions.tsv").resolve()
 
+DATASETS = {
+    "citeulike": {"fetch.dataset": "none", "data.split": "predefined",
+                  "data.rating_threshold": "null"},
+    "ml-100k": {"fetch.dataset": "ml-100k", "data.path": "data/raw/ml-100k.inter",
+                "data.split": "loo_random", "data.rating_threshold": "4"},
+}
 BASE = {
-    "fetch.dataset": "none",
-    "data.split": "predefined",
-    "data.rating_threshold": "null",
     "seed": "0",
     # set explicitly in every cell: workspace experiments keep the previous cell's params.yaml
+    "teacher.model": "bpr",
+    "distill.model": "bpr",
+    "distill.ranking": "none",
     "distill.htd.detach_prototypes": "false",
     "distill.htd.pair_selection": "group",
     "distill.htd.init_from_clusters": "false",
@@ -55,21 +64,33 @@ ABLATIONS = {
 }
 
 
-def load_results() -> list[dict]:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+# the comparison of the methods issue (dim 20): (method, ranking) per base model
+COMPARISON = {
+    "bpr": [("none", "none"), ("fitnet", "none"), ("de", "none"), ("ftd", "none"),
+            ("htd", "none"), ("none", "rd"), ("none", "rrd"), ("htd", "rrd")],
+    "lightgcn": [("none", "none"), ("ftd", "none"), ("htd", "none"), ("htd", "rrd")],
+}
 
 
-def save_results(rows: list[dict]) -> None:
-    tmp = RESULTS.with_suffix(".json.tmp")
+def load_results(dataset: str) -> list[dict]:
+    path = RESULTS[dataset]
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def save_results(rows: list[dict], dataset: str) -> None:
+    tmp = RESULTS[dataset].with_suffix(".json.tmp")
     tmp.write_text(json.dumps(rows, indent=1) + "\n")
-    tmp.replace(RESULTS)
+    tmp.replace(RESULTS[dataset])
 
 
 def run_cell(dim: int, method: str, seed: int, variant: str, overrides: dict[str, str],
-             data_path: Path) -> dict:
-    name = f"cu-d{dim}-{method}-{variant}-s{seed}".replace("_", "-")
-    sets = {**BASE, "data.path": str(data_path), "distill.student_dim": str(dim),
+             data_path: Path, dataset: str = "citeulike") -> dict:
+    prefix = "cu" if dataset == "citeulike" else "ml"
+    name = f"{prefix}-d{dim}-{method}-{variant}-s{seed}".replace("_", "-").replace("+", "-")
+    sets = {**BASE, **DATASETS[dataset], "distill.student_dim": str(dim),
             "distill.method": method, "distill.seed": str(seed), **overrides}
+    if dataset == "citeulike":
+        sets["data.path"] = str(data_path)
     cmd = ["dvc", "exp", "run", "-n", name]
     for key, value in sets.items():
         cmd += ["-S", f"{key}={value}"]
@@ -82,7 +103,8 @@ def run_cell(dim: int, method: str, seed: int, variant: str, overrides: dict[str
     shown = json.loads(subprocess.run(["dvc", "exp", "show", "--json", "-A"], cwd=ROOT,
                                       capture_output=True, text=True, check=True).stdout)
     metrics = find_metrics(shown, name)
-    row = {"dim": dim, "method": method, "variant": variant, "seed": seed,
+    row = {"dim": dim, "method": method, "ranking": sets["distill.ranking"],
+           "model": sets["distill.model"], "variant": variant, "seed": seed,
            "overrides": overrides, "experiment": name, "wall_seconds": round(wall, 1),
            "distill_seconds": metrics["distill"].get("train_seconds"),
            "teacher": metrics["evaluate"]["teacher"], "student": metrics["evaluate"]["student"],
@@ -116,11 +138,22 @@ def main() -> None:
     ap.add_argument("--ablations", action="store_true", help="run the HTD variants at dim 20 instead")
     ap.add_argument("--variants", nargs="+", choices=list(ABLATIONS), default=list(ABLATIONS),
                     help="with --ablations: which variants (default: all)")
+    ap.add_argument("--comparison", choices=list(COMPARISON),
+                    help="run the methods comparison at dim 20 with this base model instead")
+    ap.add_argument("--dataset", choices=list(DATASETS), default="citeulike",
+                    help="ml-100k: the pipeline's default data (results_ml100k.json)")
     args = ap.parse_args()
-    if not args.data.exists():
+    if args.dataset == "citeulike" and not args.data.exists():
         raise SystemExit(f"{args.data}: not found (pass --data)")
     cells = []
-    if args.ablations:
+    if args.comparison:
+        model = args.comparison
+        for method, ranking in COMPARISON[model]:
+            variant = f"{model}-{ranking}" if ranking != "none" else model
+            overrides = {"teacher.model": model, "distill.model": model, "distill.ranking": ranking}
+            for seed in args.seeds or [0, 1, 2]:
+                cells.append((20, method, seed, variant, overrides))
+    elif args.ablations:
         for variant in args.variants:
             overrides = ABLATIONS[variant]
             for seed in args.seeds or [0, 1, 2]:
@@ -137,7 +170,7 @@ def main() -> None:
         raise SystemExit("the workspace has uncommitted changes; commit or stash them first:\n"
                          + "\n".join(dirty))
     try:
-        run_cells(cells, args.data.resolve())
+        run_cells(cells, args.data.resolve(), args.dataset)
     finally:
         print("[citeulike] restoring the workspace to HEAD", flush=True)
         subprocess.run(["git", "checkout", "--", "params.yaml", "dvc.lock", "metrics", "plots"],
@@ -145,16 +178,16 @@ def main() -> None:
         subprocess.run(["dvc", "checkout", "--quiet"], cwd=ROOT, check=False)
 
 
-def run_cells(cells: list, data_path: Path) -> None:
-    rows = load_results()
+def run_cells(cells: list, data_path: Path, dataset: str) -> None:
+    rows = load_results(dataset)
     done = {(r["dim"], r["method"], r["seed"], r["variant"]) for r in rows}
     started = time.perf_counter()
     for dim, method, seed, variant, overrides in cells:
         if (dim, method, seed, variant) in done:
             print(f"[citeulike] d{dim} {method} {variant} s{seed}: already in results.json", flush=True)
             continue
-        rows.append(run_cell(dim, method, seed, variant, overrides, data_path))
-        save_results(rows)
+        rows.append(run_cell(dim, method, seed, variant, overrides, data_path, dataset))
+        save_results(rows, dataset)
     print(f"[citeulike] {len(cells)} cells, {time.perf_counter() - started:.0f} s this invocation")
 
 

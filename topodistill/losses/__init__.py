@@ -9,6 +9,8 @@ from .topology import (
     prototypes,
 )
 from .assignment import ExpertAssignment, gumbel_softmax_weights, annealed_temperature
+from .pointwise import fitnet_loss
+from .ranking import position_weights, rd_loss, rrd_loss
 
 __all__ = [
     "bpr_loss",
@@ -20,4 +22,8 @@ __all__ = [
     "ExpertAssignment",
     "gumbel_softmax_weights",
     "annealed_temperature",
+    "fitnet_loss",
+    "position_weights",
+    "rd_loss",
+    "rrd_loss",
 ]
