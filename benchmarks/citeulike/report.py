@@ -1,6 +1,10 @@
-"""Turn benchmarks/citeulike/results.json into the tables of RESULTS.md and recall_vs_size.png.
+"""Turn benchmarks/citeulike/results*.json into the tables of RESULTS.md and recall_vs_size.png.
 
     python benchmarks/citeulike/report.py          # prints the markdown tables, writes the figure
+
+Tables: the reproduction (dims × none/FTD/HTD beside the official values), the HTD variants,
+the same dim-20 cells before and after the speed-ups (results_before_speedups.json), and the
+methods comparison (run.py --comparison) on CiteULike and on ML-100K (results_ml100k.json).
 
 Cells with no run yet are shown as "—". Values are mean ± sample std over the seeds present.
 """
@@ -62,6 +66,42 @@ def ablation_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def before_after_table(before: list[dict], after: list[dict]) -> str:
+    lines = ["| dim 20 | before the speed-ups | after | difference of means |", "| --- | --- | --- | --- |"]
+    for method in ("none", "ftd", "htd"):
+        b = [r["student"]["test"]["recall@50"] for r in before
+             if r["dim"] == 20 and r["method"] == method and r["variant"] == "default"]
+        a = [r["student"]["test"]["recall@50"] for r in after
+             if r["dim"] == 20 and r["method"] == method and r["variant"] == "default"]
+        diff = f"{statistics.mean(a) - statistics.mean(b):+.4f}" if a and b else "—"
+        lines.append(f"| {method} | {fmt(b)} | {fmt(a)} | {diff} |")
+    return "\n".join(lines)
+
+
+COMPARISON_ROWS = [("none", "none"), ("fitnet", "none"), ("de", "none"), ("ftd", "none"),
+                   ("htd", "none"), ("none", "rd"), ("none", "rrd"), ("htd", "rrd")]
+
+
+def comparison_table(rows: list[dict], model: str) -> str:
+    metrics = [f"{m}@{k}" for m in ("recall", "ndcg") for k in (10, 20, 50)]
+    lines = ["| method | " + " | ".join(metrics) + " |", "| --- " * (len(metrics) + 1) + "|"]
+    for method, ranking in COMPARISON_ROWS:
+        variant = model if ranking == "none" else f"{model}-{ranking}"
+        runs = [r for r in rows if r["dim"] == 20 and r["method"] == method and r["variant"] == variant]
+        if not runs:
+            continue
+        name = {("none", "none"): "student (no distillation)", ("none", "rd"): "RD",
+                ("none", "rrd"): "RRD", ("htd", "rrd"): "HTD+RRD"}.get((method, ranking), method.upper()
+                                                                        if method != "fitnet" else "FitNet")
+        lines.append(f"| {name} | " + " | ".join(fmt([r["student"]["test"][m] for r in runs])
+                                                  for m in metrics) + " |")
+    teachers = sorted({round(r["teacher"]["test"]["recall@50"], 4) for r in rows
+                       if r["variant"].startswith(model)})
+    lines.append("")
+    lines.append(f"Teacher ({model}, dim 200): test Recall@50 {', '.join(map(str, teachers)) or '—'}.")
+    return "\n".join(lines)
+
+
 def figure(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -103,6 +143,16 @@ def main() -> None:
     print(main_table(rows))
     print()
     print(ablation_table(rows))
+    before = HERE / "results_before_speedups.json"
+    if before.exists():
+        print()
+        print(before_after_table(json.loads(before.read_text()), rows))
+    for name, data in (("CiteULike", rows), ("ML-100K", json.loads((HERE / "results_ml100k.json").read_text())
+                                               if (HERE / "results_ml100k.json").exists() else [])):
+        for model in ("bpr", "lightgcn"):
+            if any(r["variant"].startswith(model) for r in data):
+                print(f"\n{name}, {model} teacher → {model} student (dim 20)\n")
+                print(comparison_table(data, model))
     total = sum(r["wall_seconds"] for r in rows)
     print(f"\n{len(rows)} runs, {total / 60:.1f} minutes of wall time in all")
     figure(rows, HERE / "recall_vs_size.png")
