@@ -100,9 +100,10 @@ def run_cell(dim: int, method: str, seed: int, variant: str, overrides: dict[str
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    shown = json.loads(subprocess.run(["dvc", "exp", "show", "--json", "-A"], cwd=ROOT,
-                                      capture_output=True, text=True, check=True).stdout)
-    metrics = find_metrics(shown, name)
+    # a workspace experiment leaves its outputs in the workspace: read the metrics of this run
+    # there (`dvc exp show` can also list older experiments of the same name)
+    metrics = {"evaluate": json.loads((ROOT / "metrics" / "evaluate.json").read_text()),
+               "distill": json.loads((ROOT / "metrics" / "distill.json").read_text())}
     row = {"dim": dim, "method": method, "ranking": sets["distill.ranking"],
            "model": sets["distill.model"], "variant": variant, "seed": seed,
            "overrides": overrides, "experiment": name, "wall_seconds": round(wall, 1),
@@ -112,20 +113,6 @@ def run_cell(dim: int, method: str, seed: int, variant: str, overrides: dict[str
     print(f"[citeulike] {name}: test Recall@50 {row['student']['test']['recall@50']:.4f} "
           f"(teacher {row['teacher']['test']['recall@50']:.4f}), {wall:.0f} s", flush=True)
     return row
-
-
-def find_metrics(shown, name: str) -> dict:
-    """Metrics of experiment ``name`` in `dvc exp show --json` output (DVC 3 layout)."""
-    stack = list(shown)
-    while stack:
-        rev = stack.pop()
-        if rev.get("name") == name and rev.get("data"):
-            m = rev["data"]["metrics"]
-            return {"evaluate": m["metrics/evaluate.json"]["data"],
-                    "distill": m["metrics/distill.json"]["data"]}
-        for exp in rev.get("experiments") or []:
-            stack.extend(exp.get("revs") or [])
-    raise SystemExit(f"experiment {name} not found in `dvc exp show --json -A`")
 
 
 def main() -> None:
