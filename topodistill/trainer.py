@@ -176,11 +176,11 @@ def train(model: nn.Module, train_pairs: np.ndarray, num_items: int, params: Tra
                 rows_i = row_grads.gather(item_table, uniq_i)
             else:  # one gather of the batch's items and the ranking lists' items together
                 rank_items = ranking.items_for(uniq_u)
-                all_i, inv_rank = torch.unique(rank_items.reshape(-1), return_inverse=True)
-                all_i, inv_all = torch.unique(torch.cat([uniq_i, all_i]), return_inverse=True)
+                all_i, inv_all = torch.unique(torch.cat([uniq_i, rank_items.reshape(-1)]),
+                                              return_inverse=True)
                 rows_all = row_grads.gather(item_table, all_i)
                 rows_i = rows_all.index_select(0, inv_all[:len(uniq_i)])
-                rank_rows = rows_all.index_select(0, inv_all[len(uniq_i):].index_select(0, inv_rank))
+                rank_rows = rows_all.index_select(0, inv_all[len(uniq_i):])
             ue = rows_u.index_select(0, inv_u)
             pos = (ue * rows_i.index_select(0, inv_ij[:len(i)])).sum(1)
             neg = (ue * rows_i.index_select(0, inv_ij[len(i):])).sum(1)
