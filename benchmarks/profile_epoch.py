@@ -4,6 +4,7 @@
     python benchmarks/profile_epoch.py --method htd --epoch 0      # an early (soft) HTD epoch
     python benchmarks/profile_epoch.py --method ftd
     python benchmarks/profile_epoch.py --method teacher
+    python benchmarks/profile_epoch.py --method teacher --model lightgcn
 
 Trains a teacher for ``--teacher-epochs`` epochs (only its shape matters here), then profiles
 epoch ``--epoch`` of a 100-epoch student schedule (the Gumbel temperature follows it) and prints
@@ -39,6 +40,8 @@ def main() -> None:
     ap.add_argument("--method", choices=["teacher", "none", "ftd", "htd"], default="htd")
     ap.add_argument("--epoch", type=int, default=95, help="epoch of the 100-epoch schedule to profile")
     ap.add_argument("--teacher-epochs", type=int, default=2)
+    ap.add_argument("--model", choices=["bpr", "lightgcn"], default="bpr",
+                    help="base model of the teacher and the student")
     ap.add_argument("--citeulike", type=Path, default=CITEULIKE)
     ap.add_argument("--rows", type=int, default=25, help="operators to print")
     args = ap.parse_args()
@@ -48,7 +51,7 @@ def main() -> None:
     data = prepare(frame, section_from_dict("data", {"path": str(args.citeulike), "split": "predefined",
                                                      "rating_threshold": None}), 0)
     torch.manual_seed(0)
-    teacher = build_model("bpr", data.num_users, data.num_items, 200, 0.01)
+    teacher = build_model(args.model, data.num_users, data.num_items, 200, 0.01, data.train)
     cpu = torch.device("cpu")
     if args.method == "teacher":
         model, distiller, params = teacher, None, section_from_dict("teacher", {"epochs": 1})
@@ -65,7 +68,7 @@ def main() -> None:
                     "item_centroids": torch.randn(k, 200, generator=g)}
         params = section_from_dict("distill", {"method": args.method, "epochs": args.epoch + 1,
                                                "eval_every": 1000})
-        model = build_model("bpr", data.num_users, data.num_items, 20, 0.01)
+        model = build_model(args.model, data.num_users, data.num_items, 20, 0.01, data.train)
         distiller = build_distiller(params, tu, ti, clusters, True, torch.Generator().manual_seed(0))
         # the schedule is 100 epochs: run only epoch args.epoch with progress args.epoch / 100
         params = section_from_dict("distill", {"method": args.method, "epochs": 100, "eval_every": 1000})

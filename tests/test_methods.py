@@ -68,6 +68,30 @@ def test_lightgcn_is_the_mean_of_propagated_layers_and_round_trips(tmp_path):
     assert torch.equal(again.representations()[0], users.detach())
 
 
+def test_lightgcn_cpu_propagation_matches_dense_value_and_gradient():
+    pairs = _toy(12, 15, 4)
+    torch.manual_seed(0)
+    model = LightGCN(12, 15, 6, 0.1, pairs, num_layers=3)
+    a = normalized_adjacency(pairs, 12, 15).to_dense()
+    weights = torch.randn(12 + 15, 6)
+
+    def dense_loss(e0):
+        total, layer = e0, e0
+        for _ in range(3):
+            layer = a @ layer
+            total = total + layer
+        return ((total / 4) * weights).sum()
+
+    e0 = torch.cat([model.user_embedding.weight, model.item_embedding.weight]).detach().requires_grad_()
+    dense_loss(e0).backward()
+    users, items = model.representations()
+    loss = (torch.cat([users, items]) * weights).sum()
+    loss.backward()
+    assert loss.item() == pytest.approx(dense_loss(e0).item(), rel=1e-5)
+    grad = torch.cat([model.user_embedding.weight.grad, model.item_embedding.weight.grad])
+    assert torch.allclose(grad, e0.grad, atol=1e-6)
+
+
 def _toy(num_users=60, num_items=80, per_user=8, seed=0):
     rng = np.random.default_rng(seed)
     rows = [(u, i) for u in range(num_users) for i in rng.choice(num_items, per_user, replace=False)]

@@ -70,6 +70,54 @@ def normalized_adjacency(train: np.ndarray, num_users: int, num_items: int) -> t
         return coo.to_sparse_csr()
 
 
+def _mean_of_layers(graph: tuple, xu: np.ndarray, xi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Σ_l Â^l x) / (L+1) for l = 0..L with Â = [[0, R], [Rᵀ, 0]] split into its user and item
+    halves: each layer is R·items for the users and Rᵀ·users for the items (scipy CSR kernels)."""
+    r, rt, num_layers = graph
+    acc_u, acc_i = xu.copy(), xi.copy()
+    cu, ci = xu, xi
+    for _ in range(num_layers):
+        cu, ci = r @ ci, rt @ cu
+        acc_u += cu
+        acc_i += ci
+    acc_u /= num_layers + 1
+    acc_i /= num_layers + 1
+    return acc_u, acc_i
+
+
+class _LightGCNPropagation(torch.autograd.Function):
+    """LightGCN's final representations on CPU, users and items kept apart (no concatenation or
+    slicing of the whole table). scipy's CSR kernel multiplies 2-5x faster than torch's CSR
+    matmul on CPU, whose backward also transposes Â. Â is symmetric, so the gradient is the same
+    polynomial of Â applied to the incoming gradients."""
+
+    @staticmethod
+    def forward(ctx, users: torch.Tensor, items: torch.Tensor, graph: tuple):  # type: ignore[override]
+        ctx.graph = graph
+        fu, fi = _mean_of_layers(graph[:3], users.detach().contiguous().numpy(),
+                                 items.detach().contiguous().numpy())
+        return torch.from_numpy(fu), torch.from_numpy(fi)
+
+    @staticmethod
+    def backward(ctx, grad_users: torch.Tensor | None, grad_items: torch.Tensor | None):  # type: ignore[override]
+        r = ctx.graph[0]
+        gu = (grad_users.contiguous().numpy() if grad_users is not None
+              else np.zeros((r.shape[0], ctx.graph[3]), dtype=np.float32))
+        gi = (grad_items.contiguous().numpy() if grad_items is not None
+              else np.zeros((r.shape[1], ctx.graph[3]), dtype=np.float32))
+        du, di = _mean_of_layers(ctx.graph[:3], gu, gi)
+        return torch.from_numpy(du), torch.from_numpy(di), None
+
+
+def _bipartite_halves(adjacency: torch.Tensor, num_users: int):
+    """R (users × items) and Rᵀ of Â = [[0, R], [Rᵀ, 0]] as scipy CSR matrices."""
+    import scipy.sparse as sp
+
+    full = sp.csr_matrix((adjacency.values().numpy(), adjacency.col_indices().numpy(),
+                          adjacency.crow_indices().numpy()), shape=tuple(adjacency.shape))
+    return full[:num_users, num_users:].tocsr(), full[num_users:, :num_users].tocsr()
+
+
 class LightGCN(_Embeddings):
     """LightGCN (He et al., SIGIR 2020): E⁽ˡ⁺¹⁾ = Â E⁽ˡ⁾ over ``num_layers`` layers without
     weights or non-linearities; the final representation is the mean of E⁽⁰⁾ … E⁽ᴸ⁾ (Eq. 8 with
@@ -83,11 +131,15 @@ class LightGCN(_Embeddings):
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.num_layers = num_layers
-        self.register_buffer("adjacency", normalized_adjacency(train, num_users, num_items),
-                             persistent=False)
+        adjacency = normalized_adjacency(train, num_users, num_items)
+        self.register_buffer("adjacency", adjacency, persistent=False)
+        self._halves = _bipartite_halves(adjacency, num_users)  # the same Â for the CPU kernel
 
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
-        layer = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
+        users, items = self.user_embedding.weight, self.item_embedding.weight
+        if users.device.type == "cpu" and users.dtype == torch.float32:
+            return _LightGCNPropagation.apply(users, items, (*self._halves, self.num_layers, self.dim))
+        layer = torch.cat([users, items])  # CUDA: torch's sparse matmul
         total = layer
         for _ in range(self.num_layers):
             layer = self.adjacency @ layer

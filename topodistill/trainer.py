@@ -47,46 +47,58 @@ def make_optimizer(params, lr: float, weight_decay: float, device: torch.device)
 
 
 class TableRowGradients:
-    """Gradients of embedding tables that are parameters themselves (BPR-MF), written row by row
-    into persistent buffers.
+    """Gradients of the representation tables, written row by row into persistent buffers.
 
     Autograd would allocate a fresh zero-filled gradient of the whole table at every step (the
-    backward of the row gather), and fresh memory costs page faults: about as much as the BPR
-    work itself for a 25k × 200 table. Here the batch's unique rows are gathered as a leaf
-    tensor, its gradient is copied into a buffer that stays allocated and is all zeros outside
-    those rows (Adam still updates every row: weight decay and moments, as before), and the rows
-    are reset after the optimiser step. The values are the same as autograd's. Tables computed
-    from parameters (e.g. graph propagation) are gathered through autograd as usual.
+    backward of the row gather) and scatter the rows into it, and fresh memory costs page faults:
+    about as much as the BPR work itself for a 25k × 200 table. Here the batch's unique rows are
+    gathered as a leaf tensor, its gradient is copied into a buffer that stays allocated and is
+    all zeros outside those rows, and the rows are reset after the optimiser step. For a table
+    that is a parameter (BPR-MF) the buffer becomes its ``.grad`` (Adam still updates every row:
+    weight decay and moments, as before); a table computed from parameters (LightGCN's
+    propagation) gets the buffer as its gradient in one backward pass of its own graph. The
+    values are the same as autograd's.
     """
 
     def __init__(self):
-        self._buffers: dict[int, torch.Tensor] = {}
-        self._pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._buffers: dict[tuple, torch.Tensor] = {}
+        self._pending: list[tuple[tuple, torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def gather(self, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        if not (table.is_leaf and table.requires_grad):
+        if not table.requires_grad:
             return table.index_select(0, rows)
         with torch.no_grad():
             picked = table.index_select(0, rows)
         picked.requires_grad_(True)
-        self._pending.append((table, rows, picked))
+        # a parameter keeps its buffer; a computed table is new at every step: its buffer is
+        # kept by its place among the step's gathers
+        key = ("parameter", id(table)) if table.is_leaf else ("computed", len(self._pending))
+        self._pending.append((key, table, rows, picked))
         return picked
 
     def write(self) -> None:
-        """After ``backward``: put the rows' gradients into the tables' ``.grad``."""
-        for table, rows, picked in self._pending:
+        """After ``backward``: put the rows' gradients into the tables' ``.grad`` (parameters) or
+        back-propagate them through the graph that computed the tables."""
+        computed, grads = [], []
+        for key, table, rows, picked in self._pending:
             if picked.grad is None:
                 continue
-            buf = self._buffers.get(id(table))
+            buf = self._buffers.get(key)
             if buf is None or buf.shape != table.shape:
-                buf = self._buffers[id(table)] = torch.zeros_like(table)
+                buf = self._buffers[key] = torch.zeros_like(table)
             buf.index_copy_(0, rows, picked.grad)
-            table.grad = buf if table.grad is None else table.grad + buf
+            if table.is_leaf:
+                table.grad = buf if table.grad is None else table.grad + buf
+            else:
+                computed.append(table)
+                grads.append(buf)
+        if computed:
+            torch.autograd.backward(computed, grads)
 
     def clear(self) -> None:
         """After the optimiser step: zero the rows written, forget the batch."""
-        for table, rows, _ in self._pending:
-            buf = self._buffers.get(id(table))
+        for key, _, rows, _ in self._pending:
+            buf = self._buffers.get(key)
             if buf is not None:
                 buf.index_fill_(0, rows, 0.0)
         self._pending.clear()

@@ -87,7 +87,11 @@ def comparison_table(rows: list[dict], model: str) -> str:
     lines = ["| method | " + " | ".join(metrics) + " |", "| --- " * (len(metrics) + 1) + "|"]
     for method, ranking in COMPARISON_ROWS:
         variant = model if ranking == "none" else f"{model}-{ranking}"
-        runs = [r for r in rows if r["dim"] == 20 and r["method"] == method and r["variant"] == variant]
+        # the BPR rows without ranking distillation are the reproduction's cells (run.py same_cell)
+        accepted = {variant, "default"} if variant == "bpr" else {variant}
+        runs = [r for r in rows if r["dim"] == 20 and r["method"] == method and r["variant"] in accepted]
+        if variant == "bpr" and any(r["variant"] == "bpr" for r in runs):
+            runs = [r for r in runs if r["variant"] == "bpr"]
         if not runs:
             continue
         name = {("none", "none"): "student (no distillation)", ("none", "rd"): "RD",

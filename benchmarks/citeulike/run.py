@@ -165,12 +165,17 @@ def main() -> None:
         subprocess.run(["dvc", "checkout", "--quiet"], cwd=ROOT, check=False)
 
 
+def same_cell(variant: str) -> str:
+    """The comparison's BPR rows without ranking distillation are the reproduction's cells (BASE)."""
+    return "default" if variant == "bpr" else variant
+
+
 def run_cells(cells: list, data_path: Path, dataset: str) -> None:
     rows = load_results(dataset)
-    done = {(r["dim"], r["method"], r["seed"], r["variant"]) for r in rows}
+    done = {(r["dim"], r["method"], r["seed"], same_cell(r["variant"])) for r in rows}
     started = time.perf_counter()
     for dim, method, seed, variant, overrides in cells:
-        if (dim, method, seed, variant) in done:
+        if (dim, method, seed, same_cell(variant)) in done:
             print(f"[citeulike] d{dim} {method} {variant} s{seed}: already in results.json", flush=True)
             continue
         rows.append(run_cell(dim, method, seed, variant, overrides, data_path, dataset))
