@@ -7,7 +7,8 @@ import torch
 
 from topodistill.losses import (ExpertAssignment, annealed_temperature, bpr_loss,
                                 full_topology_loss, group_level_topology_loss,
-                                grouped_topology_loss, gumbel_softmax_weights,
+                                grouped_positive_pairs_topology_loss, grouped_topology_loss,
+                                gumbel_softmax_weights,
                                 pairwise_topology_loss, prototypes)
 
 # teacher: e0=(1,0), e1=(0,1), e2=(1,1)  -> cos(0,1)=0, cos(0,2)=cos(1,2)=1/sqrt2
@@ -83,9 +84,13 @@ def test_frobenius_forms_match_pairwise_value_and_gradient(skewed):
     if skewed:
         groups[:250] = 3
     mask = (groups[:, None] == groups[None, :]).double()
+    tn = torch.nn.functional.normalize(t, dim=1)
+    positive = mask * (tn @ tn.T > 0).double()  # the official code's pairs
     for fast, slow in [
         (lambda s: full_topology_loss(t, s), lambda s: pairwise_topology_loss(t, s)),
         (lambda s: grouped_topology_loss(t, s, groups, 7), lambda s: pairwise_topology_loss(t, s, mask)),
+        (lambda s: grouped_positive_pairs_topology_loss(t, s, groups, 7),
+         lambda s: pairwise_topology_loss(t, s, positive)),
     ]:
         s1 = torch.randn(300, 8, generator=gen, dtype=torch.float64).requires_grad_(True)
         s2 = s1.detach().clone().requires_grad_(True)

@@ -22,7 +22,7 @@ from .losses.assignment import ExpertAssignment, annealed_temperature, gumbel_so
 from .losses.pointwise import fitnet_loss
 from .losses.ranking import position_weights, rd_loss, rrd_loss
 from .losses.topology import (full_topology_loss, group_level_topology_loss,
-                              grouped_topology_loss, pairwise_topology_loss)
+                              grouped_positive_pairs_topology_loss, grouped_topology_loss)
 from .params import DEParams, DistillParams, HTDParams, METHODS, RANKINGS, RDParams, RRDParams
 
 
@@ -144,10 +144,7 @@ class _HTDSide(nn.Module):
             entity_level = grouped_topology_loss(t, student, groups, self.num_groups,
                                                  include_constant=False)
         else:  # official code: same group AND positive teacher similarity
-            with torch.no_grad():
-                tn = F.normalize(t, dim=1)
-                mask = (groups[:, None] == groups[None, :]) & (tn @ tn.T > 0)
-            entity_level = pairwise_topology_loss(t, student, mask.to(t.dtype))
+            entity_level = grouped_positive_pairs_topology_loss(t, student, groups, self.num_groups)
         return {"group": group_level, "entity": entity_level, "assignment": ga, "one_hot": one_hot}
 
 

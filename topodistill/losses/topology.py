@@ -117,6 +117,28 @@ def grouped_topology_loss(teacher: torch.Tensor, student: torch.Tensor, groups: 
     return loss
 
 
+def grouped_positive_pairs_topology_loss(teacher: torch.Tensor, student: torch.Tensor,
+                                         groups: torch.Tensor, num_groups: int) -> torch.Tensor:
+    """The official code's entity-level term: Σ over pairs (i, j) in the same group *and* with
+    cos_t(i, j) > 0 of (cos_t(i, j) − cos_s(i, j))².
+
+    The mask depends on each pair, so the Frobenius identity does not apply; instead only the
+    block-diagonal of the n × n similarity matrices is computed: rows sorted by group and cut into
+    chunks (:class:`GroupChunks`), one batched matmul for every ordered pair of chunks of the same
+    group. Cost Σ_k n_k²·d instead of n²·d; equal to ``pairwise_topology_loss`` with the mask
+    (padding rows are zero vectors: cos_t = 0 is not > 0, so they never count).
+    """
+    t, s = _normalize(teacher), _normalize(student)
+    gc = GroupChunks.build(groups, num_groups)
+    tp, sp = gc.pad(t), gc.pad(s)
+    a, b = torch.nonzero(gc.chunk_group[:, None] == gc.chunk_group[None, :], as_tuple=True)
+    with torch.no_grad():
+        t_sim = torch.bmm(tp.index_select(0, a), tp.index_select(0, b).transpose(1, 2))
+        mask = t_sim > 0
+    s_sim = torch.bmm(sp.index_select(0, a), sp.index_select(0, b).transpose(1, 2))
+    return ((t_sim - s_sim).square() * mask).sum()
+
+
 def prototypes(x: torch.Tensor, groups: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean representation of each group's members (Section 3.3). Returns (prototypes of the
     non-empty groups, ids of those groups)."""
