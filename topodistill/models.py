@@ -93,8 +93,8 @@ class _LightGCNPropagation(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, users: torch.Tensor, items: torch.Tensor, graph: tuple):  # type: ignore[override]
-        ctx.graph = graph
-        fu, fi = _mean_of_layers(graph[:3], users.detach().contiguous().numpy(),
+        ctx.graph, ctx.dim = graph, users.shape[1]
+        fu, fi = _mean_of_layers(graph, users.detach().contiguous().numpy(),
                                  items.detach().contiguous().numpy())
         return torch.from_numpy(fu), torch.from_numpy(fi)
 
@@ -102,10 +102,10 @@ class _LightGCNPropagation(torch.autograd.Function):
     def backward(ctx, grad_users: torch.Tensor | None, grad_items: torch.Tensor | None):  # type: ignore[override]
         r = ctx.graph[0]
         gu = (grad_users.contiguous().numpy() if grad_users is not None
-              else np.zeros((r.shape[0], ctx.graph[3]), dtype=np.float32))
+              else np.zeros((r.shape[0], ctx.dim), dtype=np.float32))
         gi = (grad_items.contiguous().numpy() if grad_items is not None
-              else np.zeros((r.shape[1], ctx.graph[3]), dtype=np.float32))
-        du, di = _mean_of_layers(ctx.graph[:3], gu, gi)
+              else np.zeros((r.shape[1], ctx.dim), dtype=np.float32))
+        du, di = _mean_of_layers(ctx.graph, gu, gi)
         return torch.from_numpy(du), torch.from_numpy(di), None
 
 
@@ -138,7 +138,7 @@ class LightGCN(_Embeddings):
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items = self.user_embedding.weight, self.item_embedding.weight
         if users.device.type == "cpu" and users.dtype == torch.float32:
-            return _LightGCNPropagation.apply(users, items, (*self._halves, self.num_layers, self.dim))
+            return _LightGCNPropagation.apply(users, items, (*self._halves, self.num_layers))
         layer = torch.cat([users, items])  # CUDA: torch's sparse matmul
         total = layer
         for _ in range(self.num_layers):

@@ -15,6 +15,8 @@ import json
 import statistics
 from pathlib import Path
 
+from run import same_cell  # benchmarks/citeulike/run.py (this script's folder is on sys.path)
+
 HERE = Path(__file__).resolve().parent
 OFFICIAL = {  # test Recall@50 at epoch 100, official notebook (../shared/datasets/citeulike/README.md)
     10: {"none": 0.1788, "ftd": 0.2112, "htd": 0.2282},
@@ -107,11 +109,9 @@ def comparison_table(rows: list[dict], model: str) -> str:
     lines = ["| method | " + " | ".join(metrics) + " |", "| --- " * (len(metrics) + 1) + "|"]
     for method, ranking in COMPARISON_ROWS:
         variant = model if ranking == "none" else f"{model}-{ranking}"
-        # the BPR rows without ranking distillation are the reproduction's cells (run.py same_cell)
-        accepted = {variant, "default"} if variant == "bpr" else {variant}
-        runs = [r for r in rows if r["dim"] == 20 and r["method"] == method and r["variant"] in accepted]
-        if variant == "bpr" and any(r["variant"] == "bpr" for r in runs):
-            runs = [r for r in runs if r["variant"] == "bpr"]
+        # the BPR rows without ranking distillation are the reproduction's cells
+        runs = [r for r in rows if r["dim"] == 20 and r["method"] == method
+                and same_cell(r["variant"]) == same_cell(variant)]
         if not runs:
             continue
         name = {("none", "none"): "student (no distillation)", ("none", "rd"): "RD",
