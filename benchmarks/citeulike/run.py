@@ -129,7 +129,17 @@ def main() -> None:
                     help="run the methods comparison at dim 20 with this base model instead")
     ap.add_argument("--dataset", choices=list(DATASETS), default="citeulike",
                     help="ml-100k: the pipeline's default data (results_ml100k.json)")
+    ap.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra params.yaml override for every cell, recorded in the row's "
+                         "overrides (e.g. --set teacher.lr=0.005); repeatable. Rows already in "
+                         "the results file count as done whatever their overrides")
     args = ap.parse_args()
+    extra = {}
+    for item in args.extra:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE")
+        extra[key] = value
     if args.dataset == "citeulike" and not args.data.exists():
         raise SystemExit(f"{args.data}: not found (pass --data)")
     cells = []
@@ -139,17 +149,17 @@ def main() -> None:
             variant = f"{model}-{ranking}" if ranking != "none" else model
             overrides = {"teacher.model": model, "distill.model": model, "distill.ranking": ranking}
             for seed in args.seeds or [0, 1, 2]:
-                cells.append((20, method, seed, variant, overrides))
+                cells.append((20, method, seed, variant, {**overrides, **extra}))
     elif args.ablations:
         for variant in args.variants:
             overrides = ABLATIONS[variant]
             for seed in args.seeds or [0, 1, 2]:
-                cells.append((20, "htd", seed, variant, overrides))
+                cells.append((20, "htd", seed, variant, {**overrides, **extra}))
     else:
         for dim in args.dims:
             for method in args.methods:
                 for seed in args.seeds or ([0, 1, 2] if dim <= 20 else [0]):
-                    cells.append((dim, method, seed, "default", {}))
+                    cells.append((dim, method, seed, "default", dict(extra)))
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout.split("\n")
     dirty = [line for line in dirty if line.strip() and "benchmarks/citeulike/" not in line]
