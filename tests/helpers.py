@@ -27,6 +27,7 @@ def tiny_params(**overrides) -> dict:
     params["distill"]["student_dim"] = 4
     params["cluster"]["num_groups"] = 4
     params["rank"]["top_n"] = 20
+    params["distill"]["rrd"]["num_interesting"] = 10  # <= rank.top_n on tiny data
     for dotted, value in overrides.items():
         node = params
         keys = dotted.split(".")

@@ -276,8 +276,8 @@ class RDParams:
 class RRDParams:
     """Relaxed Ranking Distillation (Kang et al., CIKM 2020)."""
 
-    weight: float = 0.01
-    num_interesting: int = 10
+    weight: float = 0.001
+    num_interesting: int = 40
     num_uninteresting: int = 40
 
     def validate(self, s: str) -> None:
