@@ -126,6 +126,18 @@ def comparison_table(rows: list[dict], model: str) -> str:
     return "\n".join(lines)
 
 
+def rrd_sensitivity_table(rows: list[dict]) -> str:
+    """RRD's weight and number of interesting items (rrd_sensitivity.json: seed-0 runs at dim 20)."""
+    metrics = [f"{m}@{k}" for m in ("recall", "ndcg") for k in (10, 20, 50)]
+    lines = ["| method | rrd.weight | rrd.num_interesting | " + " | ".join(metrics) + " |",
+             "| --- " * (len(metrics) + 3) + "|"]
+    for r in rows:
+        name = "RRD" if r["method"] == "none" else f"{r['method'].upper()}+RRD"
+        lines.append(f"| {name} | {r['rrd.weight']:g} | {r['rrd.num_interesting']} | "
+                     + " | ".join(f"{r['student']['test'][m]:.4f}" for m in metrics) + " |")
+    return "\n".join(lines)
+
+
 def figure(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -177,6 +189,10 @@ def main() -> None:
             if any(r["variant"].startswith(model) for r in data):
                 print(f"\n{name}, {model} teacher → {model} student (dim 20)\n")
                 print(comparison_table(data, model))
+    sensitivity = HERE / "rrd_sensitivity.json"
+    if sensitivity.exists():
+        print("\nRRD settings, CiteULike, BPR 200 → 20, seed 0\n")
+        print(rrd_sensitivity_table(json.loads(sensitivity.read_text())))
     total = sum(r["wall_seconds"] for r in rows)
     print(f"\n{len(rows)} runs, {total / 60:.1f} minutes of wall time in all")
     figure(rows, HERE / "recall_vs_size.png")
