@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -116,7 +117,9 @@ def run_cell(dim: int, method: str, seed: int, variant: str, overrides: dict[str
            "overrides": overrides, "experiment": name, "wall_seconds": round(wall, 1),
            "distill_seconds": metrics["distill"].get("train_seconds"),
            "teacher": metrics["evaluate"]["teacher"], "student": metrics["evaluate"]["student"],
-           "popularity_test_recall@50": metrics["evaluate"]["popularity"]["test"]["recall@50"]}
+           "popularity_test_recall@50": metrics["evaluate"]["popularity"]["test"]["recall@50"],
+           # HTD's arithmetic depends on the CPU thread count (README, Determinism)
+           "threads": int(os.environ.get("TOPODISTILL_THREADS") or os.cpu_count() or 1)}
     print(f"[citeulike] {name}: test Recall@50 {row['student']['test']['recall@50']:.4f} "
           f"(teacher {row['teacher']['test']['recall@50']:.4f}), {wall:.0f} s", flush=True)
     return row
