@@ -174,6 +174,37 @@ def figure(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def teacher_curves_figure(path: Path, out: Path) -> None:
+    """Valid Recall@50 of the BPR-MF and LightGCN teachers during training (teacher_curves.json)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for c in json.loads(path.read_text())["curves"]:
+        epochs = sorted(int(e) for e in c["valid_recall@50"])
+        # epochs that were not recorded are left as a gap, not drawn as a straight line
+        segments, step = [[epochs[0]]], min(b - a for a, b in zip(epochs, epochs[1:]))
+        for a, b in zip(epochs, epochs[1:]):
+            if b - a > 2 * step:
+                segments.append([])
+            segments[-1].append(b)
+        color = None
+        for i, seg in enumerate(segments):
+            line, = ax.plot(seg, [c["valid_recall@50"][str(e)] for e in seg], marker="o", markersize=3,
+                            linestyle="-" if c["model"] == "lightgcn" else "--", color=color,
+                            label=None if i else f"{c['model']} lr {c['lr']:g}, weight decay {c['weight_decay']:g}")
+            color = line.get_color()
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("valid Recall@50")
+    ax.set_title("CiteULike teachers, dim 200")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
 def main() -> None:
     rows = json.loads((HERE / "results.json").read_text())
     print(main_table(rows))
@@ -196,6 +227,8 @@ def main() -> None:
     total = sum(r["wall_seconds"] for r in rows)
     print(f"\n{len(rows)} runs, {total / 60:.1f} minutes of wall time in all")
     figure(rows, HERE / "recall_vs_size.png")
+    if (HERE / "teacher_curves.json").exists():
+        teacher_curves_figure(HERE / "teacher_curves.json", HERE / "teacher_curves.png")
 
 
 if __name__ == "__main__":
