@@ -51,7 +51,7 @@ def main_table(rows: list[dict]) -> str:
                          f"{fmt([r['student']['test']['ndcg@50'] for r in runs])} | "
                          f"{fmt([r['student']['test']['recall@20'] for r in runs])} | "
                          f"{fmt([r['student']['test']['recall@10'] for r in runs])} |")
-    teachers = {round(r["teacher"]["test"]["recall@50"], 6) for r in rows}
+    teachers = {round(r["teacher"]["test"]["recall@50"], 6) for r in rows if r["variant"] == "default"}
     lines.append("")
     lines.append(f"Teacher (BPR dim 200, seed 0): test Recall@50 "
                  f"{', '.join(f'{t:.4f}' for t in sorted(teachers)) or '—'} vs official {OFFICIAL_TEACHER}.")
@@ -160,7 +160,7 @@ def figure(rows: list[dict], path: Path) -> None:
             ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, color=color, label=f"{label} (ours)")
         ax.plot([d / TEACHER_DIM for d in OFFICIAL], [OFFICIAL[d][method] for d in OFFICIAL],
                 linestyle=":", marker="x", alpha=0.6, color=color, label=f"{label} (official)")
-    teachers = [r["teacher"]["test"]["recall@50"] for r in rows]
+    teachers = [r["teacher"]["test"]["recall@50"] for r in rows if r["variant"] == "default"]
     if teachers:
         ax.axhline(statistics.mean(teachers), color="black", label="teacher (ours)")
     ax.axhline(OFFICIAL_TEACHER, color="black", linestyle=":", label="teacher (official)")
