@@ -22,12 +22,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def thread_count() -> int:
+    """CPU threads the stages use: ``TOPODISTILL_THREADS``, else the machine's core count."""
+    return int(os.environ.get("TOPODISTILL_THREADS") or os.cpu_count() or 1)
+
+
 def run_stage(name: str, main: Callable[[], None], outputs: list[str]) -> None:
     """Run a stage's ``main``; on any error remove its outputs, print a clear message, exit non-zero.
 
     Errors caused by input (:class:`TopoDistillError`) are printed without a traceback.
     """
-    torch.set_num_threads(int(os.environ.get("TOPODISTILL_THREADS", os.cpu_count() or 1)))
+    torch.set_num_threads(thread_count())
     try:
         main()
     except TopoDistillError as exc:

@@ -138,13 +138,29 @@ def rrd_sensitivity_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def figure(rows: list[dict], path: Path) -> None:
+def _new_figure():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    return plt.subplots(figsize=(6, 4))
+
+
+def _save_figure(fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    fig, ax = _new_figure()
     for method, label, color in (("none", "student", "tab:blue"), ("ftd", "FTD", "tab:green"),
                                  ("htd", "HTD", "tab:purple")):
         xs, ys, es = [], [], []
@@ -165,23 +181,13 @@ def figure(rows: list[dict], path: Path) -> None:
         ax.axhline(statistics.mean(teachers), color="black", label="teacher (ours)")
     ax.axhline(OFFICIAL_TEACHER, color="black", linestyle=":", label="teacher (official)")
     ax.set_xscale("log")
-    ax.set_xlabel("student size (dim / teacher dim)")
-    ax.set_ylabel("test Recall@50")
-    ax.set_title("CiteULike, BPR teacher dim 200")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, ax, "student size (dim / teacher dim)", "test Recall@50",
+                 "CiteULike, BPR teacher dim 200", path)
 
 
 def teacher_curves_figure(path: Path, out: Path) -> None:
     """Valid Recall@50 of the BPR-MF and LightGCN teachers during training (teacher_curves.json)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _new_figure()
     for c in json.loads(path.read_text())["curves"]:
         epochs = sorted(int(e) for e in c["valid_recall@50"])
         # epochs that were not recorded are left as a gap, not drawn as a straight line
@@ -196,13 +202,7 @@ def teacher_curves_figure(path: Path, out: Path) -> None:
                             linestyle="-" if c["model"] == "lightgcn" else "--", color=color,
                             label=None if i else f"{c['model']} lr {c['lr']:g}, weight decay {c['weight_decay']:g}")
             color = line.get_color()
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("valid Recall@50")
-    ax.set_title("CiteULike teachers, dim 200")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, ax, "epoch", "valid Recall@50", "CiteULike teachers, dim 200", out)
 
 
 def main() -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -35,6 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 RESULTS = {"citeulike": HERE / "results.json", "ml-100k": HERE / "results_ml100k.json"}
+sys.path.insert(0, str(ROOT))
+from topodistill.cli import thread_count  # noqa: E402  (the stages' own thread setting)
+
 DATA = (ROOT.parent / "shared" / "datasets" / "citeulike" / "interactions.tsv").resolve()
 
 DATASETS = {
@@ -125,7 +127,7 @@ def run_cell(dim: int, method: str, seed: int, variant: str, overrides: dict[str
            "teacher": metrics["evaluate"]["teacher"], "student": metrics["evaluate"]["student"],
            "popularity_test_recall@50": metrics["evaluate"]["popularity"]["test"]["recall@50"],
            # HTD's arithmetic depends on the CPU thread count (README, Determinism)
-           "threads": int(os.environ.get("TOPODISTILL_THREADS") or os.cpu_count() or 1)}
+           "threads": thread_count()}
     print(f"[citeulike] {name}: test Recall@50 {row['student']['test']['recall@50']:.4f} "
           f"(teacher {row['teacher']['test']['recall@50']:.4f}), {wall:.0f} s", flush=True)
     return row
@@ -166,17 +168,19 @@ def main() -> None:
             overrides = {"teacher.model": model, "distill.model": model, "distill.ranking": ranking,
                          **MODEL_OVERRIDES[model]}
             for seed in args.seeds or [0, 1, 2]:
-                cells.append((20, method, seed, variant, {**overrides, **extra}))
+                cells.append((20, method, seed, variant, overrides))
     elif args.ablations:
         for variant in args.variants:
             overrides = ABLATIONS[variant]
             for seed in args.seeds or [0, 1, 2]:
-                cells.append((20, "htd", seed, variant, {**overrides, **extra}))
+                cells.append((20, "htd", seed, variant, overrides))
     else:
         for dim in args.dims:
             for method in args.methods:
                 for seed in args.seeds or ([0, 1, 2] if dim <= 20 else [0]):
-                    cells.append((dim, method, seed, "default", dict(extra)))
+                    cells.append((dim, method, seed, "default", {}))
+    cells = [(dim, method, seed, variant, {**overrides, **extra})
+             for dim, method, seed, variant, overrides in cells]
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout.split("\n")
     dirty = [line for line in dirty if line.strip() and "benchmarks/citeulike/" not in line]
