@@ -12,7 +12,8 @@ students dim 20, K = 30): seconds per training epoch (median of the measured epo
 warm-up epoch) for the teacher, the `none`, FTD and HTD students — HTD early (first epochs: Gumbel
 temperature ≈ 1, soft weights, every expert active) and late (last epochs: one-hot weights) —,
 the achieved GFLOP/s of HTD's dense assignment loss next to a bare matmul of the same total size,
-and one full evaluation of all users next to its floor (bare chunked U @ Vᵀ + top-k(50)).
+the same for the one-hot (late) form, a lower bound for a late HTD epoch (the `none` epoch plus
+the one-hot experts' FLOPs at the bare matmul's rate), and one full evaluation of all users next to its floor (bare chunked U @ Vᵀ + top-k(50)).
 
 Scale ladder: synthetic clustered data of about 0.5M, 1M, 2M and 5M train interactions (50 per
 user, items = users / 2; the largest 100k users × 50k items): one epoch of the `none` student and
@@ -39,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from topodistill.data import load_prepared, prepare, read_interactions, save_prepared  # noqa: E402
 from topodistill.distillers import build_distiller  # noqa: E402
@@ -151,6 +153,15 @@ def part_htd_late(work, args):
     return _student_epochs(work, "htd", 100 - (1 + args.epochs), 1 + args.epochs)
 
 
+def _seconds_per_call(fn, reps: int = 5, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t0) / reps
+
+
 def part_assignment_gflops(work, args) -> dict:
     """Dense (soft-weight) assignment loss of a realistic batch vs a bare matmul of the same size."""
     data = load_prepared(work / "citeulike")
@@ -179,13 +190,7 @@ def part_assignment_gflops(work, args) -> dict:
         n = len(t)
         fwd = 2 * n * 20 * K * hidden + 2 * n * K * hidden * 200
         flops += 3 * fwd  # forward + backward (two GEMMs per forward GEMM)
-    for _ in range(2):
-        step()
-    reps = 5
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        step()
-    loss_s = (time.perf_counter() - t0) / reps
+    loss_s = _seconds_per_call(step)
     # bare matmuls of the same total size: the three big GEMMs of each side
     mats = []
     for _, t, _ in sides:
@@ -200,16 +205,22 @@ def part_assignment_gflops(work, args) -> dict:
             c @ d
             c @ d
             c.T @ a
-    for _ in range(2):
-        bare()
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        bare()
-    bare_s = (time.perf_counter() - t0) / reps
+    bare_s = _seconds_per_call(bare)
+    # late epochs: one-hot weights, each row through its own expert only (the exact sparse form)
+    onehot = [F.one_hot(ea.selection(t).argmax(1), K).to(t.dtype) for ea, t, _ in sides]
+
+    def step_one_hot():
+        for (ea, t, s), w in zip(sides, onehot):
+            ea.loss(t, s, w).backward()
+    one_hot_flops = sum(3 * 2 * len(t) * (20 * hidden + hidden * 200) for _, t, _ in sides)
+    one_hot_s = _seconds_per_call(step_one_hot)
     return {"rows": [len(users), len(items)], "gflop_per_step": flops / 1e9,
             "assignment_seconds": loss_s, "assignment_gflops": flops / loss_s / 1e9,
             "bare_matmul_seconds": bare_s, "bare_matmul_gflops": flops / bare_s / 1e9,
-            "ratio_to_bare": (flops / loss_s) / (flops / bare_s)}
+            "ratio_to_bare": (flops / loss_s) / (flops / bare_s),
+            "one_hot_gflop_per_step": one_hot_flops / 1e9, "one_hot_seconds": one_hot_s,
+            "one_hot_gflops": one_hot_flops / one_hot_s / 1e9,
+            "steps_per_epoch": -(-len(data.train) // 1024)}
 
 
 def _eval_vs_floor(data, user_table, item_table, chunk=1024, k=50) -> dict:
@@ -391,6 +402,18 @@ def main() -> None:
                 "eval_over_floor": cu["eval_citeulike"]["ratio"],
                 "assignment_over_bare_matmul": cu["assignment_gflops"]["ratio_to_bare"],
             }
+            a = cu["assignment_gflops"]
+            # a lower bound for a late HTD epoch: the `none` epoch plus the one-hot experts'
+            # forward+backward FLOPs at the bare matmul's rate (topology terms left out)
+            expert_floor = a["one_hot_gflop_per_step"] * a["steps_per_epoch"] / a["bare_matmul_gflops"]
+            cu["htd_late_floor"] = {
+                "expert_gflop_per_epoch": a["one_hot_gflop_per_step"] * a["steps_per_epoch"],
+                "expert_seconds_at_bare_matmul_rate": expert_floor,
+                "epoch_seconds_lower_bound": cu["none"]["epoch_seconds"] + expert_floor}
+            cu["ratios"]["htd_late_lower_bound_over_none"] = (
+                cu["htd_late_floor"]["epoch_seconds_lower_bound"] / cu["none"]["epoch_seconds"])
+            cu["ratios"]["one_hot_assignment_over_bare_matmul"] = (
+                a["one_hot_gflops"] / a["bare_matmul_gflops"])
             report["citeulike"] = cu
         if not args.skip_ladder:
             rungs = [run_part(f"ladder:{m:g}", work, args) for m in args.ladder]
@@ -421,6 +444,12 @@ def print_table(r: dict) -> None:
         a = c["assignment_gflops"]
         print(f"  HTD dense assignment: {a['assignment_gflops']:.1f} GFLOP/s vs bare matmul "
               f"{a['bare_matmul_gflops']:.1f} GFLOP/s (ratio {a['ratio_to_bare']:.2f})")
+        if "one_hot_gflops" in a:
+            f = c["htd_late_floor"]
+            print(f"  HTD one-hot assignment: {a['one_hot_gflops']:.1f} GFLOP/s; its "
+                  f"{f['expert_gflop_per_epoch']:.1f} GFLOP per epoch at the bare matmul rate take "
+                  f"{f['expert_seconds_at_bare_matmul_rate']:.3f} s: late HTD epoch >= "
+                  f"{f['epoch_seconds_lower_bound']:.3f} s (none + experts)")
         print("  ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in c["ratios"].items()))
     if "ladder" in r:
         print("\nScale ladder (synthetic)      train   none s  (Adam s)  HTD late s  eval s  floor s  s/M none  s/M HTD  peak MB")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from topodistill.losses import (ExpertAssignment, annealed_temperature, bpr_loss,
-                                full_topology_loss, group_level_topology_loss,
+                                full_topology_loss, full_topology_loss_joint, group_level_topology_loss,
                                 grouped_positive_pairs_topology_loss, grouped_topology_loss,
                                 gumbel_softmax_weights,
                                 pairwise_topology_loss, prototypes)
@@ -191,6 +191,56 @@ def test_topology_losses_without_constant_have_the_same_gradient():
             out.append((value.item(), s_.grad))
         assert out[0][0] != pytest.approx(out[1][0])  # the constant is not zero ...
         assert torch.allclose(out[0][1], out[1][1], rtol=1e-10, atol=1e-12)  # ... and has no gradient
+
+
+def test_joint_gram_ftd_equals_pairwise_form_in_value_and_gradient():
+    """FTD's training form (one GEMM each way, hand-written backward) = the pairwise n × n form
+    minus its teacher-only constant, value and gradient, including a zero student row (eps)."""
+    torch.manual_seed(4)
+    t = torch.nn.functional.normalize(torch.randn(40, 9, dtype=torch.float64), dim=1)
+    s = torch.randn(40, 3, dtype=torch.float64)
+    s[7] = 0.0
+    s_ref = s.clone().requires_grad_(True)
+    ref = pairwise_topology_loss(t, s_ref) - (t @ t.T).square().sum()
+    ref.backward()
+    joint = torch.cat([t, torch.full((40, 3), float("nan"), dtype=torch.float64)], 1)  # scratch
+    s_new = s.clone().requires_grad_(True)
+    value = full_topology_loss_joint(joint, s_new)
+    value.backward()
+    assert value.item() == pytest.approx(ref.item(), rel=1e-10)
+    assert torch.allclose(s_new.grad, s_ref.grad, rtol=1e-9, atol=1e-12)
+    assert torch.equal(joint[:, :9], t)  # the teacher columns are left as they were
+    with pytest.raises(ValueError, match="expected"):
+        full_topology_loss_joint(joint[:10], s)  # rows do not match
+
+
+def test_ftd_distiller_reuses_its_scratch_buffer_safely():
+    """FTD writes each batch's joint matrix into one buffer: the loss and gradient equal the
+    reference form batch after batch, and a second forward before the first backward makes that
+    backward fail instead of using overwritten rows."""
+    from topodistill.distillers import FTD
+
+    torch.manual_seed(5)
+    tu, ti = torch.randn(30, 8, dtype=torch.float64), torch.randn(50, 8, dtype=torch.float64)
+    ftd = FTD(tu, ti, student_dim=3)
+    for n_u, n_i in ((10, 20), (25, 40), (5, 7)):  # grows, then shrinks inside the buffer
+        users, items = torch.randperm(30)[:n_u], torch.randperm(50)[:n_i]
+        su = torch.randn(n_u, 3, dtype=torch.float64, requires_grad=True)
+        si = torch.randn(n_i, 3, dtype=torch.float64, requires_grad=True)
+        value = ftd(users, items, su, si, 0.0)["loss"]
+        value.backward()
+        su_ref, si_ref = su.detach().clone().requires_grad_(True), si.detach().clone().requires_grad_(True)
+        t = torch.cat([tu[users], ti[items]])
+        ref = full_topology_loss(t, torch.cat([su_ref, si_ref]), include_constant=False)
+        ref.backward()
+        assert value.item() == pytest.approx(ref.item(), rel=1e-10)
+        assert torch.allclose(su.grad, su_ref.grad, rtol=1e-9, atol=1e-12)
+        assert torch.allclose(si.grad, si_ref.grad, rtol=1e-9, atol=1e-12)
+    su = torch.randn(10, 3, dtype=torch.float64, requires_grad=True)
+    first = ftd(torch.arange(10), torch.arange(20), su, torch.randn(20, 3, dtype=torch.float64), 0.0)
+    ftd(torch.arange(10, 20), torch.arange(20, 40), su, torch.randn(20, 3, dtype=torch.float64), 0.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        first["loss"].backward()
 
 
 @pytest.mark.parametrize("sizes", [[5, 5, 5, 5], [97, 1, 1, 1], [0, 40, 0, 3], [1, 0, 0, 0]])

@@ -21,7 +21,7 @@ from .errors import ConfigError
 from .losses.assignment import ExpertAssignment, annealed_temperature, gumbel_softmax_weights
 from .losses.pointwise import fitnet_loss
 from .losses.ranking import position_weights, rd_loss, rrd_loss
-from .losses.topology import (full_topology_loss, group_level_topology_loss,
+from .losses.topology import (full_topology_loss_joint, group_level_topology_loss,
                               grouped_positive_pairs_topology_loss, grouped_topology_loss)
 from .params import DEParams, DistillParams, HTDParams, METHODS, RANKINGS, RDParams, RRDParams
 
@@ -87,23 +87,34 @@ class DE(Distiller):
 class FTD(Distiller):
     """Full Topology Distillation: the topology of the batch's users and items together.
 
-    The teacher tables are L2-normalised once here, not per batch. The loss value omits the
+    The teacher tables are L2-normalised once here, not per batch, and stored with d_s spare
+    columns so that one gather per table fills the joint (n, d_t + d_s) matrix of
+    :func:`full_topology_loss_joint` (one GEMM forward, one backward). The loss value omits the
     teacher-only constant Σ_ij cos_t(i, j)² (no gradient), so the logged distill_loss is the
     paper's loss minus that constant.
     """
 
-    def __init__(self, teacher_users: torch.Tensor, teacher_items: torch.Tensor):
+    def __init__(self, teacher_users: torch.Tensor, teacher_items: torch.Tensor, student_dim: int):
         super().__init__()
-        self.register_buffer("teacher_users", F.normalize(teacher_users.detach(), dim=1),
-                             persistent=False)
-        self.register_buffer("teacher_items", F.normalize(teacher_items.detach(), dim=1),
-                             persistent=False)
+        self.student_dim = student_dim
+        for name, table in (("teacher_users", teacher_users), ("teacher_items", teacher_items)):
+            padded = F.pad(F.normalize(table.detach(), dim=1), (0, student_dim))
+            self.register_buffer(name, padded.contiguous(), persistent=False)
+        # the joint matrix is written in place at every batch: one allocation, not one per batch
+        # (fresh multi-MB buffers cost page faults). A second forward before the first backward
+        # makes that backward fail (autograd's in-place check), never silently wrong.
+        self._joint: torch.Tensor | None = None
 
     def forward(self, users, items, student_users, student_items, progress):
-        t = torch.cat([self.teacher_users.index_select(0, users),
-                       self.teacher_items.index_select(0, items)])
+        n_u, n = len(users), len(users) + len(items)
+        if (self._joint is None or self._joint.shape[0] < n
+                or self._joint.device != self.teacher_users.device):
+            self._joint = self.teacher_users.new_empty(n, self.teacher_users.shape[1])
+        joint = self._joint[:n]
+        torch.index_select(self.teacher_users, 0, users, out=joint[:n_u])
+        torch.index_select(self.teacher_items, 0, items, out=joint[n_u:])
         s = torch.cat([student_users, student_items])
-        return {"loss": full_topology_loss(t, s, include_constant=False, teacher_normalized=True)}
+        return {"loss": full_topology_loss_joint(joint, s)}
 
 
 class _HTDSide(nn.Module):
@@ -192,7 +203,7 @@ def build_distiller(params: DistillParams, teacher_users: torch.Tensor, teacher_
     if params.method == "de":
         return DE(teacher_users, teacher_items, params.student_dim, params.de, generator)
     if params.method == "ftd":
-        return FTD(teacher_users, teacher_items)
+        return FTD(teacher_users, teacher_items, params.student_dim)
     if params.method == "htd":
         if clusters is None:
             raise ConfigError("distill.method=htd needs the cluster stage's output")

@@ -3,6 +3,7 @@
 from .bpr import bpr_loss
 from .topology import (
     full_topology_loss,
+    full_topology_loss_joint,
     grouped_positive_pairs_topology_loss,
     grouped_topology_loss,
     group_level_topology_loss,
@@ -16,6 +17,7 @@ from .ranking import position_weights, rd_loss, rrd_loss
 __all__ = [
     "bpr_loss",
     "full_topology_loss",
+    "full_topology_loss_joint",
     "grouped_positive_pairs_topology_loss",
     "grouped_topology_loss",
     "group_level_topology_loss",

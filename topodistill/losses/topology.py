@@ -50,6 +50,51 @@ def full_topology_loss(teacher: torch.Tensor, student: torch.Tensor,
     return loss
 
 
+class _JointGramTopology(torch.autograd.Function):
+    """FTD's training loss ‖SᵀS‖² − 2‖TᵀS‖² (no teacher-only constant) with one GEMM each way.
+
+    ``joint`` is (n, d_t + d_s): row-normalised teacher rows in the first d_t columns, scratch
+    space in the last d_s, where the normalised student rows S are written. Then
+    G = jointᵀ S stacks TᵀS over SᵀS (one GEMM), and the gradient with respect to S,
+    4 S (SᵀS) − 4 T (TᵀS), is joint @ [−4 TᵀS ; 4 SᵀS] (one GEMM), followed by the backward of
+    the row normalisation x / max(‖x‖, eps) (as ``F.normalize``).
+    """
+
+    @staticmethod
+    def forward(ctx, joint: torch.Tensor, student: torch.Tensor, eps: float) -> torch.Tensor:
+        d_t = joint.shape[1] - student.shape[1]
+        norms = torch.linalg.vector_norm(student, dim=1, keepdim=True)
+        clamped = norms.clamp_min(eps)
+        s = student / clamped
+        joint[:, d_t:].copy_(s)
+        gram = joint.T @ s
+        ctx.save_for_backward(joint, s, norms, clamped, gram)
+        ctx.d_t, ctx.eps = d_t, eps
+        return gram[d_t:].square().sum() - 2.0 * gram[:d_t].square().sum()
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        joint, s, norms, clamped, gram = ctx.saved_tensors
+        w = gram * (4.0 * grad_out)
+        w[:ctx.d_t].neg_()
+        grad_s = joint @ w
+        # backward of s = x / max(‖x‖, eps): project out s where the norm was not clamped
+        radial = torch.where(norms > ctx.eps, (s * grad_s).sum(1, keepdim=True), 0.0)
+        return None, (grad_s - s * radial) / clamped, None
+
+
+def full_topology_loss_joint(joint: torch.Tensor, student: torch.Tensor,
+                             eps: float = 1e-12) -> torch.Tensor:
+    """:func:`full_topology_loss` with ``include_constant=False`` and a normalised teacher, for
+    training: the same value and gradient, computed by one GEMM forward and one backward
+    (:class:`_JointGramTopology`). ``joint`` (n, d_t + d_s) holds the row-normalised teacher rows
+    in its first d_t columns; its last d_s columns are overwritten (scratch space)."""
+    if joint.shape[0] != student.shape[0] or joint.shape[1] <= student.shape[1]:
+        raise ValueError(f"joint of shape {tuple(joint.shape)} for a student of shape "
+                         f"{tuple(student.shape)}: expected (n, d_t + d_s)")
+    return _JointGramTopology.apply(joint, student, eps)
+
+
 @dataclass
 class GroupChunks:
     """Rows sorted by group and cut into chunks of at most ``width`` rows, each chunk within one
