@@ -241,6 +241,8 @@ def test_ftd_distiller_reuses_its_scratch_buffer_safely():
     ftd(torch.arange(10, 20), torch.arange(20, 40), su, torch.randn(20, 3, dtype=torch.float64), 0.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         first["loss"].backward()
+    with pytest.raises(ValueError, match="student_dim 3"):
+        ftd(torch.arange(3), torch.arange(3), torch.randn(3, 4), torch.randn(3, 4), 0.0)
 
 
 @pytest.mark.parametrize("sizes", [[5, 5, 5, 5], [97, 1, 1, 1], [0, 40, 0, 3], [1, 0, 0, 0]])

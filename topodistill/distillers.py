@@ -106,6 +106,9 @@ class FTD(Distiller):
         self._joint: torch.Tensor | None = None
 
     def forward(self, users, items, student_users, student_items, progress):
+        if student_users.shape[1] != self.student_dim or student_items.shape[1] != self.student_dim:
+            raise ValueError(f"FTD built for student_dim {self.student_dim}, got representations of "
+                             f"size {student_users.shape[1]} / {student_items.shape[1]}")
         n_u, n = len(users), len(users) + len(items)
         if (self._joint is None or self._joint.shape[0] < n
                 or self._joint.device != self.teacher_users.device):
