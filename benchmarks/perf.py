@@ -13,7 +13,8 @@ warm-up epoch) for the teacher, the `none`, FTD and HTD students — HTD early (
 temperature ≈ 1, soft weights, every expert active) and late (last epochs: one-hot weights) —,
 the achieved GFLOP/s of HTD's dense assignment loss next to a bare matmul of the same total size,
 the same for the one-hot (late) form, a lower bound for a late HTD epoch (the `none` epoch plus
-the FLOPs of the matrix products HTD adds, at the bare matmul's rate), and one full evaluation of all users next to its floor (bare chunked U @ Vᵀ + top-k(50)).
+the FLOPs of the matrix products HTD adds, at the bare matmul's rate), and one full evaluation
+of all users next to its floor (bare chunked U @ Vᵀ + top-k(50)).
 
 Scale ladder: synthetic clustered data of about 0.5M, 1M, 2M and 5M train interactions (50 per
 user, items = users / 2; the largest 100k users × 50k items): one epoch of the `none` student and
@@ -213,7 +214,8 @@ def part_assignment_gflops(work, args) -> dict:
         for (ea, t, s), w in zip(sides, onehot):
             ea.loss(t, s, w).backward()
     rows = sum(len(t) for _, t, _ in sides)
-    one_hot_flops = rows * late_htd_flops_per_row(hidden)["experts"]
+    late_flops = {k: rows * v for k, v in late_htd_flops_per_row(hidden).items()}
+    one_hot_flops = late_flops["experts"]
     one_hot_s = _seconds_per_call(step_one_hot)
     return {"rows": [len(users), len(items)], "gflop_per_step": flops / 1e9,
             "assignment_seconds": loss_s, "assignment_gflops": flops / loss_s / 1e9,
@@ -222,7 +224,7 @@ def part_assignment_gflops(work, args) -> dict:
             "one_hot_gflop_per_step": one_hot_flops / 1e9, "one_hot_seconds": one_hot_s,
             "one_hot_gflops": one_hot_flops / one_hot_s / 1e9,
             "steps_per_epoch": -(-len(data.train) // 1024),
-            "late_htd_gflop_per_step": {k: rows * v / 1e9 for k, v in late_htd_flops_per_row(hidden).items()}}
+            "late_htd_gflop_per_step": {k: v / 1e9 for k, v in late_flops.items()}}
 
 
 def late_htd_flops_per_row(hidden: int, d_t: int = 200, d_s: int = 20, k: int = K) -> dict:

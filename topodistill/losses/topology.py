@@ -31,16 +31,16 @@ def pairwise_topology_loss(teacher: torch.Tensor, student: torch.Tensor,
 
 
 def full_topology_loss(teacher: torch.Tensor, student: torch.Tensor,
-                       include_constant: bool = True, teacher_normalized: bool = False) -> torch.Tensor:
+                       include_constant: bool = True) -> torch.Tensor:
     """FTD (Eq. 3): Σ_ij (cos_t(i, j) − cos_s(i, j))² over all pairs of the given entities.
 
     Computed without any n × n matrix: with row-normalised T and S,
     Σ_ij (T_i·T_j − S_i·S_j)² = ‖TᵀT‖²_F − 2‖TᵀS‖²_F + ‖SᵀS‖²_F, which costs O(n·d²).
     The teacher-only term ‖TᵀT‖²_F is a constant without gradient (and the costliest term, d_t²
     per row); ``include_constant=False`` leaves it out: same gradient, value shifted by it.
-    ``teacher_normalized=True`` skips normalising rows that already have unit norm.
+    Training uses :func:`full_topology_loss_joint`, the same loss without the constant.
     """
-    t = teacher if teacher_normalized else _normalize(teacher)
+    t = _normalize(teacher)
     s = _normalize(student)
     loss = (s.T @ s).square().sum() - 2.0 * (t.T @ s).square().sum()
     if include_constant:
@@ -64,23 +64,22 @@ class _JointGramTopology(torch.autograd.Function):
     def forward(ctx, joint: torch.Tensor, student: torch.Tensor, eps: float) -> torch.Tensor:
         d_t = joint.shape[1] - student.shape[1]
         norms = torch.linalg.vector_norm(student, dim=1, keepdim=True)
-        clamped = norms.clamp_min(eps)
-        s = student / clamped
+        s = student / norms.clamp_min(eps)
         joint[:, d_t:].copy_(s)
         gram = joint.T @ s
-        ctx.save_for_backward(joint, s, norms, clamped, gram)
+        ctx.save_for_backward(joint, s, norms, gram)
         ctx.d_t, ctx.eps = d_t, eps
         return gram[d_t:].square().sum() - 2.0 * gram[:d_t].square().sum()
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        joint, s, norms, clamped, gram = ctx.saved_tensors
+        joint, s, norms, gram = ctx.saved_tensors
         w = gram * (4.0 * grad_out)
         w[:ctx.d_t].neg_()
         grad_s = joint @ w
         # backward of s = x / max(‖x‖, eps): project out s where the norm was not clamped
         radial = torch.where(norms > ctx.eps, (s * grad_s).sum(1, keepdim=True), 0.0)
-        return None, (grad_s - s * radial) / clamped, None
+        return None, (grad_s - s * radial) / norms.clamp_min(ctx.eps), None
 
 
 def full_topology_loss_joint(joint: torch.Tensor, student: torch.Tensor,
